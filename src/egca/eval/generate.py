@@ -1,0 +1,204 @@
+"""Sample completions from a local Hugging Face model (vLLM when installed, transformers otherwise)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+BACKENDS: tuple[str, ...] = ("auto", "vllm", "transformers")
+
+
+class ModelNotFoundError(ValueError):
+    """``model_path`` is not a local model folder (a folder with a ``config.json``)."""
+
+
+def check_model_path(model_path: str | os.PathLike[str]) -> Path:
+    """Return ``model_path`` as a ``Path`` if it is a folder with a ``config.json``, else raise
+    ``ModelNotFoundError`` (nothing is downloaded: only local folders are accepted)."""
+    p = Path(model_path).expanduser()
+    hint = "pass the folder written by `save_pretrained` (with config.json and the weights)"
+    if not p.exists():
+        raise ModelNotFoundError(f"model path does not exist: {p} ({hint}; hub ids are not downloaded)")
+    if not p.is_dir():
+        raise ModelNotFoundError(f"model path is not a folder: {p} ({hint})")
+    if not (p / "config.json").is_file():
+        raise ModelNotFoundError(f"no config.json in model folder {p} ({hint})")
+    return p
+
+
+def resolve_backend(backend: str) -> str:
+    """``"auto"`` becomes ``"vllm"`` when vLLM is importable, else ``"transformers"``.
+
+    Only checks that the package exists: vLLM itself is imported when generating.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if backend == "auto":
+        return "vllm" if has_vllm else "transformers"
+    if backend == "vllm" and not has_vllm:
+        raise ValueError("backend 'vllm' requested but vLLM is not installed (use 'transformers')")
+    return backend
+
+
+def generate_completions(
+    model_path: str,
+    prompts: list[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    backend: str = "auto",
+    progress: bool = True,
+) -> list[list[str]]:
+    """``n`` completions for each prompt (``result[i][j]``: sample ``j`` of prompt ``i``).
+
+    ``temperature == 0`` is greedy decoding: with ``n > 1`` all samples would be identical, so a
+    warning is given and each prompt is decoded once, then repeated ``n`` times. Otherwise samples
+    are drawn with ``temperature`` and nucleus ``top_p`` (no top-k, no repetition penalty: the
+    model's own generation defaults are not applied), reproducibly for a given ``seed`` and
+    ``batch_size`` (``transformers.set_seed`` seeds Python, NumPy and torch globally). Generation
+    stops at EOS (the tokenizer's and the checkpoint's) or after ``max_new_tokens``; only the new
+    tokens are decoded, without special tokens. Prompts are tokenized without adding special tokens
+    when they already start with the BOS token (chat templates), with them otherwise.
+
+    ``batch_size`` is the number of sequences per ``generate`` call (transformers backend).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1 (n={n})")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (temperature={temperature})")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (top_p={top_p})")
+    if max_new_tokens < 1 or batch_size < 1:
+        raise ValueError(f"max_new_tokens and batch_size must be >= 1 ({max_new_tokens=}, {batch_size=})")
+    path = check_model_path(model_path)
+    backend = resolve_backend(backend)
+    if not prompts:
+        return []
+    n_gen = n
+    if temperature == 0 and n > 1:
+        warnings.warn(
+            f"greedy decoding (temperature=0) with n={n}: all samples of a prompt are identical; "
+            "decoding once and repeating it",
+            stacklevel=2,
+        )
+        n_gen = 1
+    args = (str(path), prompts, n_gen, temperature, top_p, max_new_tokens, seed)
+    if backend == "vllm":
+        outs = _generate_vllm(*args, progress=progress)
+    else:
+        outs = _generate_transformers(*args, batch_size=batch_size, progress=progress)
+    return [o * n if n_gen == 1 else o for o in outs]
+
+
+def _encode(tokenizer: Any, prompt: str) -> list[int]:
+    """Token ids of ``prompt``; BOS is not added twice when the text already starts with it."""
+    bos = tokenizer.bos_token
+    add_special = not (bos and prompt.startswith(bos))
+    ids: list[int] = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
+    return ids
+
+
+def _generate_transformers(
+    path: str,
+    prompts: list[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    *,
+    batch_size: int,
+    progress: bool,
+) -> list[list[str]]:
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, set_seed
+    from transformers.utils import logging as hf_logging
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    show = progress and sys.stderr.isatty()
+    hf_bars = hf_logging.is_progress_bar_enabled()
+    if not show:  # also silence transformers' "Loading weights" bar while loading
+        hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
+    finally:
+        if hf_bars:
+            hf_logging.enable_progress_bar()
+    model.to(device).eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    # Stop at every EOS the checkpoint declares and at the tokenizer's; drop the checkpoint's
+    # sampling defaults (top_k, repetition_penalty, ...) so that only the requested ones apply.
+    eos: list[int] = []
+    for ids in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+        for i in ids if isinstance(ids, list) else [ids]:
+            if i is not None and i not in eos:
+                eos.append(int(i))
+    model.generation_config = GenerationConfig(
+        bos_token_id=model.generation_config.bos_token_id,
+        eos_token_id=eos or None,
+        pad_token_id=pad_id,
+    )
+    sampling: dict[str, Any] = {"do_sample": False}
+    if temperature > 0:
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+
+    encoded = [_encode(tokenizer, p) for p in prompts]
+    if empty := [i for i, ids in enumerate(encoded) if not ids]:
+        raise ValueError(f"prompts {empty[:5]} are empty (no tokens)")
+    rows = [(i, ids) for i, ids in enumerate(encoded) for _ in range(n)]
+    outs: list[list[str]] = [[] for _ in prompts]
+    set_seed(seed)
+    bar = tqdm(total=len(rows), desc="generating", unit="sample", disable=not show)
+    with torch.inference_mode(), bar:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            width = max(len(ids) for _, ids in batch)  # left padding: new tokens start at `width`
+            input_ids = [[pad_id] * (width - len(ids)) + ids for _, ids in batch]
+            mask = [[0] * (width - len(ids)) + [1] * len(ids) for _, ids in batch]
+            gen = model.generate(
+                input_ids=torch.tensor(input_ids, device=device),
+                attention_mask=torch.tensor(mask, device=device),
+                max_new_tokens=max_new_tokens,
+                **sampling,
+            )
+            texts = tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
+            for (i, _), text in zip(batch, texts, strict=True):
+                outs[i].append(text)
+            bar.update(len(batch))
+    return outs
+
+
+def _generate_vllm(
+    path: str,
+    prompts: list[str],
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    seed: int,
+    *,
+    progress: bool,
+) -> list[list[str]]:
+    # Not covered by the test suite: vLLM is not installed where the tests run.
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=path, seed=seed)
+    params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
+    tokenizer = llm.get_tokenizer()
+    inputs: Any = [{"prompt_token_ids": _encode(tokenizer, p)} for p in prompts]
+    results = llm.generate(inputs, params, use_tqdm=progress)
+    return [[c.text for c in r.outputs] for r in results]

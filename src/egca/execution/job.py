@@ -1,0 +1,56 @@
+"""What the sandbox is asked to run, and its resource limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from egca.tasks.task import Task, TestCase
+
+Oracle = str  # "eq" (Python == on plain values), "set_eq", "find_zero"; float tolerance via TestCase.atol
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-program resource limits, applied in the child process.
+
+    ``timeout_s`` bounds loading the program and each test separately (wall clock, enforced by the
+    parent with SIGKILL of the whole process group); ``total_timeout_s`` bounds the whole run.
+    ``memory_mb`` is added to the child's address space at fork (a budget relative to its size).
+    """
+
+    timeout_s: float = 5.0
+    total_timeout_s: float = 60.0
+    memory_mb: int = 1024
+    file_size_mb: int = 16
+    open_files: int = 64
+    output_bytes: int = 16_384  # captured stdout/stderr per program, each
+
+
+@dataclass(frozen=True)
+class ExecJob:
+    """One program and the tests to run against it, in order, in one fresh child process."""
+
+    program: str
+    tests: tuple[TestCase, ...]
+    entry_point: str | None = None
+    test_prelude: str = ""
+    setup: str = ""
+    oracle: Oracle = "eq"
+    capture: bool = False  # return each ``call`` test's output (used to compute expected outputs)
+    fail_fast: bool = False  # stop at the first test that does not pass (the rest are ``skipped``)
+    limits: Limits | None = None  # None: the sandbox's default limits
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_task(cls, task: Task, program: str, **kwargs: object) -> ExecJob:
+        """Run ``program`` against ``task``'s tests with the task's prelude, setup and oracle."""
+        oracle = str(task.metadata.get("oracle", "eq"))
+        return cls(
+            program=program,
+            tests=task.tests,
+            entry_point=task.entry_point,
+            test_prelude=task.test_prelude,
+            setup=task.setup,
+            oracle=oracle,
+            **kwargs,  # type: ignore[arg-type]
+        )

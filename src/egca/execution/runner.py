@@ -1,0 +1,411 @@
+"""The code that runs inside a sandboxed child: load the program, run each test, report each result.
+
+Every test produces one explicit record on the result channel: JSON produced by the C encoder of
+``_json`` and authenticated with an HMAC computed with the C SHA-256, both bound at import, so
+neither printing, writing to inherited file descriptors nor patching ``json``/``hmac``/builtins can
+produce a record the parent accepts. Modules the harness relies on are restored to their
+import-time state before each test and each record.
+"""
+
+from __future__ import annotations
+
+import _json
+import builtins
+import copy
+import hashlib
+import io
+import math
+import operator
+import os
+import sys
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+from egca.execution import values
+from egca.execution.rewrite import CHECKER_NAME
+from egca.tasks.task import MISSING
+
+CANDIDATE_FILE = "<candidate>"
+MESSAGE_LIMIT = 1000
+
+_sha256 = hashlib.sha256
+_deepcopy = copy.deepcopy
+_perf = time.perf_counter
+_os_write = os.write
+_isinstance = isinstance
+_BaseException = BaseException
+_MemoryError = MemoryError
+_RecursionError = RecursionError
+
+
+class CheckFailed(Exception):
+    """A rewritten test assertion did not hold."""
+
+
+class UntrustedResult(Exception):
+    """The entry point returned an object whose class could steer the test code."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Keeping the harness honest
+
+
+class Guard:
+    """Snapshots of module dictionaries restored before each test and each record."""
+
+    def __init__(self, modules: list[types.ModuleType]) -> None:
+        self._snaps = [(m.__dict__, dict(m.__dict__)) for m in modules]
+
+    def restore(self) -> bool:
+        """Undo any change to the guarded modules; return True if something had changed."""
+        changed = False
+        for live, snap in self._snaps:
+            for k in [k for k in live if k not in snap]:
+                del live[k]
+                changed = True
+            for k, v in snap.items():
+                if live.get(k, MISSING) is not v:
+                    live[k] = v
+                    changed = True
+        return changed
+
+
+def default_guard() -> Guard:
+    own = [sys.modules[n] for n in ("egca.execution.runner", "egca.execution.values", "egca.tasks.task")]
+    return Guard([builtins, math, operator, copy, *own])
+
+
+class Mac:
+    """HMAC-SHA256 (truncated to 128 bits, hex) from the C hash only; pads computed once."""
+
+    def __init__(self, key: bytes) -> None:
+        k = key.ljust(64, b"\0")
+        self._inner = bytes(b ^ 0x36 for b in k)
+        self._outer = bytes(b ^ 0x5C for b in k)
+
+    def __call__(self, msg: bytes) -> bytes:
+        inner = _sha256(self._inner + msg).digest()
+        return _sha256(self._outer + inner).hexdigest()[:32].encode()
+
+
+def _not_serializable(obj: object) -> Any:
+    raise TypeError(f"record value of type {type(obj).__name__}")
+
+
+_encode = _json.make_encoder(  # the C encoder, immune to patches of the json package
+    None, _not_serializable, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+)
+
+
+class Channel:
+    """Writes authenticated records to the result pipe."""
+
+    def __init__(self, fd: int, key: bytes, guard: Guard) -> None:
+        self._fd, self._mac, self._guard = fd, Mac(key), guard
+        self._seq = 0
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self._guard.restore()
+        record["seq"] = self._seq
+        self._seq += 1
+        payload = "".join(_encode(record, 0)).encode("ascii")
+        line = self._mac(payload) + b" " + payload + b"\n"
+        view = memoryview(line)
+        while view:
+            n = _os_write(self._fd, view)
+            view = view[n:]
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks used by rewritten asserts
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "Eq": operator.eq,
+    "NotEq": operator.ne,
+    "Lt": operator.lt,
+    "LtE": operator.le,
+    "Gt": operator.gt,
+    "GtE": operator.ge,
+    "In": lambda a, b: operator.contains(b, a),
+    "NotIn": lambda a, b: not operator.contains(b, a),
+}
+
+
+def _user_message(msg: Any) -> str:
+    if msg is None:
+        return ""
+    try:
+        return " (" + values.short_repr(values.plain(msg()), 200) + ")"
+    except _BaseException:
+        return ""
+
+
+class Checker:
+    """Target of rewritten asserts: compares plain forms only."""
+
+    def compare(self, ops: tuple[str, ...], text: str, msg: Any, *operands: Any) -> None:
+        plains = [values.plain(o) for o in operands]
+        for i, op in enumerate(ops):
+            a, b = plains[i], plains[i + 1]
+            if not _COMPARE[op](a, b):
+                detail = f"left = {values.short_repr(a)}, right = {values.short_repr(b)}"
+                raise CheckFailed(f"{text}: {detail}{_user_message(msg)}")
+
+    def truthy(self, text: str, msg: Any, value: Any) -> None:
+        p = values.plain(value)
+        if _isinstance(p, values.Opaque):
+            raise CheckFailed(f"{text}: truth value of a {p.name} object is not trusted")
+        if not p:
+            raise CheckFailed(f"{text}: got {values.short_repr(p)}{_user_message(msg)}")
+
+    def falsy(self, text: str, msg: Any, value: Any) -> None:
+        p = values.plain(value)
+        if _isinstance(p, values.Opaque):
+            raise CheckFailed(f"{text}: truth value of a {p.name} object is not trusted")
+        if p:
+            raise CheckFailed(f"{text}: got {values.short_repr(p)}{_user_message(msg)}")
+
+
+def check_output(oracle: str, out: Any, expected: Any, args: tuple[Any, ...], atol: float) -> str | None:
+    """Compare a ``call`` test's output; return a failure message or None."""
+    if oracle == "set_eq":
+        try:
+            ok = set(values.plain(out)) == set(values.plain(expected))
+        except TypeError:
+            ok = False
+    elif oracle == "find_zero":
+        x = values.plain(out)
+        if type(x) not in (int, float):
+            ok = False
+        else:
+            coeffs = values.plain(args[0])
+            ok = abs(sum(c * x**i for i, c in enumerate(coeffs))) <= (atol or 1e-6)
+    else:
+        ok = values.close_eq(out, expected, atol)
+    if ok:
+        return None
+    return f"got {values.short_repr(values.plain(out))}, expected {values.short_repr(expected)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+def _char_col(source_lines: list[str], line: int | None, byte_col: int | None) -> int | None:
+    if line is None or byte_col is None or not 1 <= line <= len(source_lines):
+        return byte_col
+    return len(source_lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
+
+
+def error_record(exc: BaseException, source_lines: list[str]) -> dict[str, Any]:
+    """Type, message and innermost candidate position of an exception."""
+    line = col = end_line = end_col = None
+    in_candidate = False
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == CANDIDATE_FILE:
+            in_candidate = True
+            line = tb.tb_lineno
+            positions = getattr(code, "co_positions", None)
+            if positions is not None and tb.tb_lasti >= 0:
+                pos = list(positions())[tb.tb_lasti // 2]
+                if pos[0] is not None:
+                    line, end_line = pos[0], pos[1]
+                    col = _char_col(source_lines, pos[0], pos[2])
+                    end_col = _char_col(source_lines, pos[1], pos[3])
+        tb = tb.tb_next
+    try:
+        message = str(exc)
+    except _BaseException:
+        message = "<unprintable>"
+    return {
+        "type": type(exc).__name__,
+        "message": message[:MESSAGE_LIMIT],
+        "line": line,
+        "col": col,
+        "end_line": end_line,
+        "end_col": end_col,
+        "in_candidate": in_candidate,
+    }
+
+
+def classify(exc: BaseException, source_lines: list[str]) -> tuple[str, str, dict[str, Any] | None]:
+    """(status, message, error) for an exception raised while running a test."""
+    if _isinstance(exc, (CheckFailed, UntrustedResult)):
+        return "failed", str(exc)[:MESSAGE_LIMIT], None
+    err = error_record(exc, source_lines)
+    if _isinstance(exc, _MemoryError):
+        return "memory", f"MemoryError: {err['message']}", err
+    text = f"{err['type']}: {err['message']}"
+    if not err["in_candidate"] and not _isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        # Raised by the test code itself (e.g. on a wrong-typed result): a wrong answer.
+        return "failed", f"test raised {text}"[:MESSAGE_LIMIT], err
+    return "error", text[:MESSAGE_LIMIT], err
+
+
+# --------------------------------------------------------------------------------------------------
+# Output capture
+
+
+class CappedWriter(io.TextIOBase):
+    """A text sink that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._limit = limit
+        self.dropped = 0
+
+    def write(self, s: str) -> int:
+        s = str(s)
+        room = self._limit - self._size
+        if room > 0:
+            self._parts.append(s[:room])
+            self._size += min(room, len(s))
+        self.dropped += max(0, len(s) - max(room, 0))
+        return len(s)
+
+    def writable(self) -> bool:
+        return True
+
+    def text(self) -> str:
+        out = "".join(self._parts)
+        return out + (f"\n[... {self.dropped} characters dropped]" if self.dropped else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+
+
+def _wrap_entry(fn: Callable[..., Any], trusted: frozenset[int]) -> Callable[..., Any]:
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        bad = values.untrusted_type(result, trusted)
+        if bad is not None:
+            raise UntrustedResult(
+                f"the entry point returned an instance of {bad}, a class that overrides comparison or "
+                "arithmetic; results must be plain values"
+            )
+        return result
+
+    return candidate
+
+
+def run_job(
+    job: Any,
+    compiled_tests: list[Any],
+    compiled_prelude: Any,
+    channel: Channel,
+    guard: Guard,
+    builtins_snapshot: dict[str, Any],
+    trusted: frozenset[int],
+    output_limit: int,
+) -> None:
+    """Run ``job`` (an :class:`~egca.execution.job.ExecJob`) and emit one record per test."""
+    out, err = CappedWriter(output_limit), CappedWriter(output_limit)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    source_lines = job.program.splitlines()
+    t0 = _perf()
+
+    def load_failed(status: str, message: str, error: dict[str, Any] | None) -> None:
+        channel.emit({"k": "load", "ok": False, "status": status, "message": message, "error": error})
+        channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
+
+    prog_ns: dict[str, Any] = {"__name__": "__egca_candidate__", "__builtins__": dict(builtins_snapshot)}
+    try:
+        if job.setup:
+            exec(compile(job.setup, "<setup>", "exec", dont_inherit=True), prog_ns)
+        code = compile(job.program, CANDIDATE_FILE, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        col = (e.offset - 1) if e.offset else None
+        end_col = (e.end_offset - 1) if getattr(e, "end_offset", None) else None
+        error = {
+            "type": type(e).__name__,
+            "message": str(e.msg)[:MESSAGE_LIMIT],
+            "line": e.lineno,
+            "col": col,
+            "end_line": getattr(e, "end_lineno", None),
+            "end_col": end_col,
+            "in_candidate": e.filename == CANDIDATE_FILE,
+        }
+        load_failed("syntax_error", f"{type(e).__name__}: {e.msg} (line {e.lineno})", error)
+        return
+    except _BaseException as e:  # null bytes, or the setup code failed
+        status, message, error = classify(e, source_lines)
+        load_failed("syntax_error" if _isinstance(e, ValueError) else "error", message, error)
+        return
+    try:
+        exec(code, prog_ns)
+    except _BaseException as e:
+        status, message, error = classify(e, source_lines)
+        if status == "failed":  # raised outside the program's frames during load
+            status = "error"
+        load_failed(status, message, error)
+        return
+    entry = None
+    if job.entry_point:
+        entry = prog_ns.get(job.entry_point)
+        if not callable(entry):
+            load_failed(
+                "error",
+                f"NameError: the program does not define the entry point {job.entry_point!r}",
+                {"type": "NameError", "message": f"name {job.entry_point!r} is not defined", "line": None,
+                 "col": None, "end_line": None, "end_col": None, "in_candidate": False},
+            )
+            return
+    guard.restore()
+    shadow = builtins_snapshot.keys()
+    test_ns: dict[str, Any] = {
+        k: v for k, v in prog_ns.items() if k not in shadow or k == job.entry_point
+    }
+    test_ns["__builtins__"] = dict(builtins_snapshot)
+    test_ns["__name__"] = "__egca_tests__"
+    test_ns[CHECKER_NAME] = Checker()
+    wrapped = _wrap_entry(entry, trusted) if entry is not None else None
+    if compiled_prelude is not None:
+        try:
+            exec(compiled_prelude, test_ns)
+        except _BaseException as e:
+            status, message, error = classify(e, source_lines)
+            load_failed("error", f"test prelude raised {message}", error)
+            return
+    if wrapped is not None:
+        test_ns["candidate"] = wrapped
+        test_ns[job.entry_point] = wrapped
+    test_ns[CHECKER_NAME] = Checker()
+    channel.emit({"k": "load", "ok": True, "duration_s": _perf() - t0})
+
+    for i, test in enumerate(job.tests):
+        guard.restore()
+        start = _perf()
+        status, message, error, output = "passed", "", None, None
+        try:
+            if test.kind == "call":
+                if wrapped is None:
+                    raise CheckFailed("a call test needs an entry point")
+                result = wrapped(*_deepcopy(test.args))
+                if job.capture:
+                    output = values.to_wire(values.plain(result))
+                if test.expected is MISSING:
+                    if not job.capture:
+                        raise CheckFailed("expected output unknown")
+                else:
+                    failure = check_output(job.oracle, result, test.expected, test.args, test.atol)
+                    if failure is not None:
+                        raise CheckFailed(failure)
+            else:
+                exec(compiled_tests[i], test_ns)
+        except _BaseException as e:
+            status, message, error = classify(e, source_lines)
+        record = {"k": "test", "i": i, "status": status, "message": message, "error": error,
+                  "duration_s": _perf() - start}
+        if output is not None:
+            record["output"] = output
+        channel.emit(record)
+        if job.fail_fast and status != "passed":
+            break
+    channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})

@@ -1,0 +1,286 @@
+"""Plain values: comparisons the program's objects cannot override, and a safe wire format.
+
+``plain(x)`` rebuilds a value from exact builtin types using unbound builtin methods only
+(``list.__getitem__``, ``dict.items``, ...), so an object with an ``__eq__`` that always returns
+``True`` or a patched ``__iter__`` cannot change the outcome of a comparison. Instances of other
+classes become :class:`Opaque` records (type identity plus a bounded snapshot of ``__dict__``).
+
+``to_wire``/``from_wire`` turn plain values into JSON-compatible data and back without ``pickle``
+(the parent never unpickles anything a sandboxed program could have produced).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+MAX_DEPTH = 64
+MAX_ITEMS = 1_000_000
+
+_ATOMS: frozenset[type] = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis), type(NotImplemented), slice}
+)
+
+# Dunder methods through which an object could steer a comparison or arithmetic in test code.
+DANGEROUS_DUNDERS = frozenset(
+    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __bool__ __len__ __hash__ __contains__ __iter__ "
+    "__next__ __getitem__ __getattr__ __getattribute__ __class__ __instancecheck__ __int__ __float__ "
+    "__complex__ __index__ __round__ __trunc__ __floor__ __ceil__ __abs__ __neg__ __pos__ __invert__ "
+    "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __floordiv__ "
+    "__rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __divmod__ __rdivmod__ __and__ __rand__ __or__ "
+    "__ror__ __xor__ __rxor__ __lshift__ __rlshift__ __rshift__ __rrshift__ __matmul__ __rmatmul__ "
+    "__str__ __format__".split()
+)
+
+
+class Opaque:
+    """An instance of a non-builtin class, compared by type identity and attribute snapshot."""
+
+    __slots__ = ("fields", "name", "type_id")
+
+    def __init__(self, type_id: int, name: str, fields: Any) -> None:
+        self.type_id = type_id
+        self.name = name
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is Opaque
+            and self.type_id == other.type_id  # type: ignore[attr-defined]
+            and self.fields == other.fields  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type_id, self.name))
+
+    def __repr__(self) -> str:
+        return f"<{self.name} object>"
+
+
+def _numpy() -> Any:
+    return sys.modules.get("numpy")
+
+
+def plain(x: Any, _depth: int = 0) -> Any:
+    """Rebuild ``x`` from exact builtin types without calling any of its own methods."""
+    t = type(x)
+    if t in _ATOMS:
+        return x
+    if _depth > MAX_DEPTH:
+        return Opaque(id(t), "<too deep>", None)
+    d = _depth + 1
+    if t is list:
+        return [plain(list.__getitem__(x, i), d) for i in range(list.__len__(x))]
+    if t is tuple:
+        return tuple(plain(tuple.__getitem__(x, i), d) for i in range(tuple.__len__(x)))
+    if t is dict:
+        return {plain(k, d): plain(v, d) for k, v in dict.items(x)}
+    if t is set:
+        return {plain(v, d) for v in set.__iter__(x)}
+    if t is frozenset:
+        return frozenset(plain(v, d) for v in frozenset.__iter__(x))
+    np = _numpy()
+    if np is not None:
+        if t is np.ndarray:
+            return plain(np.ndarray.tolist(x), d)
+        if isinstance(x, np.generic) and type.__getattribute__(t, "__module__") == "numpy":
+            return plain(np.generic.item(x), d)
+    # Subclasses of builtins: read the builtin part through the base type's own methods.
+    if issubclass(t, bool):
+        return bool(int.__int__(x))
+    if issubclass(t, int):
+        return int.__index__(x)
+    if issubclass(t, float):
+        return float.__float__(x)
+    if issubclass(t, complex):
+        return complex(float.__float__(complex.real.__get__(x)), float.__float__(complex.imag.__get__(x)))
+    if issubclass(t, str):
+        return str.__str__(x)
+    if issubclass(t, bytes):
+        return bytes.__bytes__(x) if hasattr(bytes, "__bytes__") else bytes(memoryview(x))
+    if issubclass(t, tuple):
+        return tuple(plain(tuple.__getitem__(x, i), d) for i in range(tuple.__len__(x)))
+    if issubclass(t, list):
+        return [plain(list.__getitem__(x, i), d) for i in range(list.__len__(x))]
+    if issubclass(t, dict):
+        return {plain(k, d): plain(v, d) for k, v in dict.items(x)}
+    if issubclass(t, frozenset):
+        return frozenset(plain(v, d) for v in frozenset.__iter__(x))
+    if issubclass(t, set):
+        return {plain(v, d) for v in set.__iter__(x)}
+    if t is bytearray:
+        return bytes(memoryview(x))
+    fields: Any = None
+    try:
+        raw = object.__getattribute__(x, "__dict__")
+    except AttributeError:
+        raw = None
+    if type(raw) is dict:
+        fields = tuple(sorted((str(k), repr(plain(v, d))) for k, v in dict.items(raw)))
+    try:
+        name = type.__getattribute__(t, "__qualname__")
+    except AttributeError:
+        name = "object"
+    return Opaque(id(t), str(name), fields)
+
+
+def safe_eq(a: Any, b: Any) -> bool:
+    """Python ``==`` on the plain forms of ``a`` and ``b``."""
+    return bool(plain(a) == plain(b))
+
+
+def _is_float_like(v: Any) -> bool:
+    return type(v) is float or (type(v) in (list, tuple) and len(v) > 0 and all(type(e) is float for e in v))
+
+
+def close_eq(out: Any, expected: Any, atol: float = 0.0, rtol: float = 1e-07) -> bool:
+    """EvalPlus' output equality: ``==``, or ``numpy.allclose``-style closeness for float outputs.
+
+    Float outputs (a float, or a flat list/tuple of floats) compare with
+    ``|out - exp| <= atol + rtol * |exp|`` elementwise (NaN equal to NaN), other values with ``==``
+    on plain forms.
+    """
+    p_out, p_exp = plain(out), plain(expected)
+    if p_out == p_exp:
+        return True
+    if not _is_float_like(p_exp):
+        return False
+    if type(p_exp) is float:
+        p_exp_l, p_out_l = [p_exp], [p_out]
+    else:
+        p_exp_l = list(p_exp)
+        if type(p_out) not in (list, tuple) or len(p_out) != len(p_exp_l):
+            return False
+        p_out_l = list(p_out)
+    for o, e in zip(p_out_l, p_exp_l):
+        if type(o) not in (int, float, bool):
+            return False
+        if math.isnan(e) or math.isnan(o):
+            if not (math.isnan(e) and math.isnan(o)):
+                return False
+            continue
+        if math.isinf(e) or math.isinf(o):
+            if o != e:
+                return False
+            continue
+        if abs(o - e) > atol + rtol * abs(e):
+            return False
+    return True
+
+
+def untrusted_type(x: Any, trusted: frozenset[int] = frozenset(), _depth: int = 0) -> str | None:
+    """Name of the first class inside ``x`` whose instances could steer test code, else None.
+
+    A class is suspect when it (or a base outside ``trusted``, the ids of classes that existed
+    before the program ran) defines one of :data:`DANGEROUS_DUNDERS`. Plain builtins never are.
+    """
+    t = type(x)
+    if t in _ATOMS or _depth > MAX_DEPTH:
+        return None
+    d = _depth + 1
+    if t in (list, tuple) or (id(t) in trusted and issubclass(t, (list, tuple))):
+        seq = list.__iter__(x) if issubclass(t, list) else tuple.__iter__(x)
+        for v in seq:
+            bad = untrusted_type(v, trusted, d)
+            if bad:
+                return bad
+        return None
+    if t is dict or (id(t) in trusted and issubclass(t, dict)):
+        for k, v in dict.items(x):
+            bad = untrusted_type(k, trusted, d) or untrusted_type(v, trusted, d)
+            if bad:
+                return bad
+        return None
+    if t in (set, frozenset):
+        for v in (set.__iter__(x) if t is set else frozenset.__iter__(x)):
+            bad = untrusted_type(v, trusted, d)
+            if bad:
+                return bad
+        return None
+    if id(t) in trusted:
+        return None
+    for base in type.__getattribute__(t, "__mro__"):
+        if id(base) in trusted or base is object:
+            break
+        names = type.__getattribute__(base, "__dict__")
+        if any(n in DANGEROUS_DUNDERS for n in names):
+            return str(type.__getattribute__(t, "__qualname__"))
+    if issubclass(t, (list, tuple, dict, set, frozenset)):
+        return untrusted_type(plain(x), trusted, d)
+    return None
+
+
+def _num(v: float) -> Any:
+    if math.isfinite(v):
+        return v
+    return {"t": "float", "v": repr(v)}
+
+
+def to_wire(v: Any, _depth: int = 0) -> Any:
+    """JSON-compatible encoding of a plain value (apply :func:`plain` first)."""
+    t = type(v)
+    if v is None or t in (bool, str):
+        return v
+    if t is int:
+        return v if abs(v) < 2**53 else {"t": "int", "v": str(v)}
+    if t is float:
+        return _num(v)
+    if _depth > MAX_DEPTH:
+        return {"t": "opaque", "v": "<too deep>"}
+    d = _depth + 1
+    if t is list:
+        return [to_wire(e, d) for e in v]
+    if t is tuple:
+        return {"t": "tuple", "v": [to_wire(e, d) for e in v]}
+    if t is dict:
+        return {"t": "dict", "v": [[to_wire(k, d), to_wire(e, d)] for k, e in v.items()]}
+    if t in (set, frozenset):
+        items = [to_wire(e, d) for e in v]
+        return {"t": t.__name__, "v": items}
+    if t is complex:
+        return {"t": "complex", "v": [_num(v.real), _num(v.imag)]}
+    if t is bytes:
+        return {"t": "bytes", "v": v.hex()}
+    if t is Opaque:
+        return {"t": "opaque", "v": v.name}
+    return {"t": "opaque", "v": t.__name__}
+
+
+def from_wire(w: Any) -> Any:
+    """Inverse of :func:`to_wire`. Opaque values decode to an :class:`Opaque` record."""
+    if w is None or type(w) in (bool, int, float, str):
+        return w
+    if type(w) is list:
+        return [from_wire(e) for e in w]
+    if type(w) is not dict or "t" not in w:
+        raise ValueError(f"not a wire value: {w!r}"[:200])
+    tag, v = w["t"], w.get("v")
+    if tag == "int":
+        return int(v)
+    if tag == "float":
+        return float(v)
+    if tag == "tuple":
+        return tuple(from_wire(e) for e in v)
+    if tag == "dict":
+        return {from_wire(k): from_wire(e) for k, e in v}
+    if tag == "set":
+        return {from_wire(e) for e in v}
+    if tag == "frozenset":
+        return frozenset(from_wire(e) for e in v)
+    if tag == "complex":
+        return complex(from_wire(v[0]), from_wire(v[1]))
+    if tag == "bytes":
+        return bytes.fromhex(v)
+    if tag == "opaque":
+        return Opaque(0, str(v), None)
+    raise ValueError(f"unknown wire tag {tag!r}")
+
+
+def short_repr(v: Any, limit: int = 200) -> str:
+    """A bounded repr of a plain value for messages."""
+    try:
+        r = repr(v)
+    except Exception:  # a broken repr is still reportable
+        r = f"<{type(v).__name__}>"
+    return r if len(r) <= limit else r[: limit - 3] + "..."
