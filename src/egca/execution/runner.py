@@ -53,13 +53,14 @@ class UntrustedResult(Exception):
 
 
 class Guard:
-    """Snapshots of module dictionaries restored before each test and each record."""
+    """Snapshots of module and class dictionaries, restored before each test and each record."""
 
-    def __init__(self, modules: list[types.ModuleType]) -> None:
+    def __init__(self, modules: list[types.ModuleType], classes: list[type]) -> None:
         self._snaps = [(m.__dict__, dict(m.__dict__)) for m in modules]
+        self._classes = [(c, dict(vars(c))) for c in classes]
 
     def restore(self) -> bool:
-        """Undo any change to the guarded modules; return True if something had changed."""
+        """Undo any change to the guarded modules and classes; return True if something changed."""
         changed = False
         for live, snap in self._snaps:
             for k in [k for k in live if k not in snap]:
@@ -69,12 +70,29 @@ class Guard:
                 if live.get(k, MISSING) is not v:
                     live[k] = v
                     changed = True
+        for cls, csnap in self._classes:
+            current = vars(cls)
+            if len(current) == len(csnap) and all(current.get(k, MISSING) is v for k, v in csnap.items()):
+                continue
+            changed = True
+            for k in [k for k in current if k not in csnap]:
+                type.__delattr__(cls, k)
+            for k, v in csnap.items():
+                if current.get(k, MISSING) is not v and k not in ("__dict__", "__weakref__"):
+                    type.__setattr__(cls, k, v)
         return changed
 
 
 def default_guard() -> Guard:
     own = [sys.modules[n] for n in ("egca.execution.runner", "egca.execution.values", "egca.tasks.task")]
-    return Guard([builtins, math, operator, copy, *own])
+    classes = [Checker, CheckFailed, UntrustedResult, Channel, Mac, values.Opaque]
+    return Guard([builtins, math, operator, copy, *own], classes)
+
+
+def hide_harness_modules() -> None:
+    """Drop egca's modules from ``sys.modules`` so a program cannot look the running harness up."""
+    for name in [n for n in sys.modules if n == "egca" or n.startswith("egca.")]:
+        del sys.modules[name]
 
 
 class Mac:
@@ -353,7 +371,8 @@ def run_job(
             load_failed(
                 "error",
                 f"NameError: the program does not define the entry point {job.entry_point!r}",
-                {"type": "NameError", "message": f"name {job.entry_point!r} is not defined", "line": None,
+                {"type": "NameError", "message": f"the program does not define the entry point {job.entry_point!r}",
+                 "line": None,
                  "col": None, "end_line": None, "end_col": None, "in_candidate": False},
             )
             return

@@ -133,6 +133,7 @@ def _child(
             channel.emit({"k": "fatal", "message": f"isolation setup failed: {e}"})
             os._exit(EXIT_ISOLATION_FAILED)
         gc.enable()
+        runner.hide_harness_modules()
         runner.run_job(
             job,
             compiled[0],

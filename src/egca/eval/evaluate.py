@@ -1,0 +1,130 @@
+"""Score completions against a benchmark: per-sample verdicts and unbiased pass@k."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from egca.eval.passk import estimate_pass_at_k
+from egca.eval.samples import Sample, write_json, write_jsonl
+from egca.execution.job import ExecJob
+from egca.execution.sandbox import Sandbox
+from egca.tasks.extract import build_program
+from egca.tasks.task import Task
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """The verdict of one sample."""
+
+    task_id: str
+    index: int
+    status: str
+    passed: bool
+    n_passed: int
+    n_tests: int
+    message: str
+    error: dict[str, Any] | None
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EvalSummary:
+    """What ``egca eval`` reports."""
+
+    dataset: str
+    split: str | None
+    n_tasks: int
+    n_samples: int
+    pass_at_k: dict[str, float]
+    status_counts: dict[str, int]
+    duration_s: float
+    samples_per_s: float
+    isolation: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def evaluate_samples(
+    tasks: Sequence[Task],
+    samples: Sequence[Sample],
+    sandbox: Sandbox,
+    ks: Sequence[int] = (1,),
+    dataset: str = "",
+    split: str | None = None,
+    progress: bool = False,
+) -> tuple[list[SampleResult], EvalSummary]:
+    """Run every sample against its task's tests and estimate pass@k over the tasks sampled."""
+    by_id = {t.task_id: t for t in tasks}
+    unknown = sorted({s.task_id for s in samples} - by_id.keys())
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(f"{len(unknown)} sample task ids are not in the dataset {dataset!r}: {shown}")
+    t0 = time.perf_counter()
+    jobs = []
+    for s in samples:
+        task = by_id[s.task_id]
+        jobs.append(ExecJob.for_task(task, build_program(task, s.completion).source))
+    results = sandbox.run_many(jobs, progress=progress, desc="evaluating")
+    elapsed = time.perf_counter() - t0
+    rows = []
+    for s, r in zip(samples, results):
+        first = r.first_failing_test
+        message = first.message if first else ""
+        if r.error and not message:
+            message = f"{r.error.type}: {r.error.message}"
+        rows.append(
+            SampleResult(
+                task_id=s.task_id,
+                index=s.index,
+                status=r.status.value,
+                passed=r.passed,
+                n_passed=r.n_passed,
+                n_tests=len(r.tests),
+                message=message[:500],
+                error=r.error.to_dict() if r.error else None,
+                duration_s=round(r.duration_s, 6),
+            )
+        )
+    per_task: dict[str, list[bool]] = {}
+    for row in rows:
+        per_task.setdefault(row.task_id, []).append(row.passed)
+    counts = [(len(v), sum(v)) for v in per_task.values()]
+    notes = []
+    missing = len(tasks) - len(per_task)
+    if missing:
+        notes.append(f"{missing} of {len(tasks)} tasks have no samples and are not counted")
+    passk = estimate_pass_at_k(counts, ks) if counts else {}
+    skipped = [k for k in ks if f"pass@{k}" not in passk]
+    if skipped:
+        notes.append(f"pass@k skipped for k={skipped}: fewer samples than k for some task")
+    summary = EvalSummary(
+        dataset=dataset,
+        split=split,
+        n_tasks=len(per_task),
+        n_samples=len(rows),
+        pass_at_k=passk,
+        status_counts=dict(Counter(r.status for r in rows)),
+        duration_s=round(elapsed, 3),
+        samples_per_s=round(len(rows) / elapsed, 2) if elapsed > 0 else 0.0,
+        isolation=sandbox.report.to_dict(),
+        notes=notes,
+    )
+    return rows, summary
+
+
+def write_results(out_dir: Path, rows: Sequence[SampleResult], summary: EvalSummary) -> tuple[Path, Path]:
+    """``results.jsonl`` (one line per sample) next to ``summary.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    a = write_jsonl(out_dir / "results.jsonl", [r.to_dict() for r in rows])
+    b = write_json(out_dir / "summary.json", summary.to_dict())
+    return a, b

@@ -1,0 +1,285 @@
+"""Extract the code from a raw model completion, keeping exact character offsets into it.
+
+The extracted code is always one contiguous slice ``raw[start:end]`` of the completion (never
+re-joined or re-indented), so later stages can map program positions back to completion
+characters, and from there to tokens. Offsets are Python ``str`` indices (characters, not bytes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from egca.tasks.split import parses
+from egca.tasks.task import Task
+
+Style = Literal["fence", "raw", "continuation"]
+
+STOP_SEQUENCES: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
+"""HumanEval stop sequences, applied to continuation-style completions after their first line."""
+
+PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "pycon", "ipython"})
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\r\n]*?)[ \t]*$")
+_FENCE_CLOSE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*$")
+_CODE_START = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]|class[ \t]|import[ \t]|from[ \t]+[\w.]+[ \t]+import\b|@[\w(])")
+_CODE_LIKE = re.compile(
+    r"""^(?:
+        (?:def|class|import|from|async|await|if|elif|else|for|while|try|except|finally|with|return
+          |raise|assert|pass|break|continue|global|nonlocal|del|yield|lambda|print|match|case)\b
+      | [@#)\]}'"]
+      | [A-Za-z_][\w.]*(?:\[[^\]]*\])?[ \t]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)
+      | [A-Za-z_][\w.]*[ \t]*\(
+    )""",
+    re.VERBOSE,
+)
+_IMPORT_LINE = re.compile(r"^(?:import[ \t]+\S|from[ \t]+\S+[ \t]+import[ \t])")
+
+
+@dataclass(frozen=True)
+class ExtractedCode:
+    """Code found in a completion: ``raw[start:end] == code``.
+
+    ``style``: ``"fence"`` (a Markdown code block, fence lines excluded), ``"raw"`` (unfenced code
+    after prose) or ``"continuation"`` (the completion continues the prompt, e.g. a function body).
+    """
+
+    code: str
+    start: int
+    end: int
+    style: Style
+
+
+@dataclass(frozen=True)
+class _Line:
+    start: int  # offset of the first character
+    stop: int  # offset just past the text (before the line end)
+    end: int  # offset just past the line end
+
+    def text(self, raw: str) -> str:
+        return raw[self.start : self.stop]
+
+
+def _lines(raw: str) -> list[_Line]:
+    lines: list[_Line] = []
+    pos = 0
+    for m in _NEWLINE.finditer(raw):
+        lines.append(_Line(pos, m.start(), m.end()))
+        pos = m.end()
+    if pos < len(raw) or not lines:
+        lines.append(_Line(pos, len(raw), len(raw)))
+    return lines
+
+
+def defines_top_level(code: str, name: str) -> bool:
+    """True when ``code`` defines ``name`` at column 0 (``def``, ``async def``, ``class`` or ``name =``)."""
+    n = re.escape(name)
+    pattern = rf"^(?:(?:async[ \t]+)?def[ \t]+{n}[ \t]*\(|class[ \t]+{n}\b|{n}[ \t]*(?::[^=\r\n]*)?=(?!=))"
+    return re.search(pattern, code, re.MULTILINE) is not None
+
+
+def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
+    """The code in ``raw``, as a slice of it.
+
+    1. Markdown fences (``` or ~~~, an unterminated last block runs to the end): the first block
+       that defines ``entry_point`` at top level, else the first python-tagged block, else the
+       first untagged block, else the first block (blocks with only whitespace come last).
+    2. No fence, first non-empty line at column 0, and some line starts a top-level
+       ``def``/``class``/``import``/``from``/``@``: ``"raw"``, from the first code line to the end
+       of the last code line (see :func:`_raw_span`).
+    3. Otherwise ``"continuation"``: the whole text, cut at the first of :data:`STOP_SEQUENCES`
+       found after the first non-empty line.
+    """
+    lines = _lines(raw)
+    block = _pick_block(raw, lines, entry_point)
+    if block is not None:
+        start, end = block
+        return ExtractedCode(raw[start:end], start, end, "fence")
+    first = next((i for i, ln in enumerate(lines) if ln.text(raw).strip()), None)
+    if first is not None and not raw[lines[first].start].isspace():
+        span = _raw_span(raw, lines, first)
+        if span is not None:
+            start, end = span
+            return ExtractedCode(raw[start:end], start, end, "raw")
+    end = len(raw)
+    if first is not None:
+        after = lines[first].stop
+        hits = [i for i in (raw.find(s, after) for s in STOP_SEQUENCES) if i >= 0]
+        if hits:
+            end = min(hits)
+            if end > 0 and raw[end - 1] == "\r":
+                end -= 1
+    return ExtractedCode(raw[:end], 0, end, "continuation")
+
+
+def _pick_block(raw: str, lines: list[_Line], entry_point: str | None) -> tuple[int, int] | None:
+    blocks: list[tuple[int, int, str]] = []  # content start, content end, info string
+    i = 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i].text(raw))
+        if m is None:
+            i += 1
+            continue
+        fence = m["fence"]
+        j = i + 1
+        while j < len(lines):
+            c = _FENCE_CLOSE.match(lines[j].text(raw))
+            if c is not None and c["fence"][0] == fence[0] and len(c["fence"]) >= len(fence):
+                break
+            j += 1
+        content_end = lines[j].start if j < len(lines) else len(raw)
+        blocks.append((lines[i].end, max(lines[i].end, content_end), m["info"].strip()))
+        i = j + 1
+    if not blocks:
+        return None
+    filled = [b for b in blocks if raw[b[0] : b[1]].strip()]
+    ordered = filled + [b for b in blocks if b not in filled]
+
+    def tag(b: tuple[int, int, str]) -> str:
+        return b[2].split()[0].lower().lstrip("{.") if b[2] else ""
+
+    choices = []
+    if entry_point:
+        choices += [b for b in filled if defines_top_level(raw[b[0] : b[1]], entry_point)]
+    choices += [b for b in filled if tag(b) in PYTHON_TAGS or tag(b).startswith("python")]
+    choices += [b for b in filled if not tag(b)]
+    choices += ordered
+    start, end, _ = choices[0]
+    return start, end
+
+
+def _raw_span(raw: str, lines: list[_Line], first: int) -> tuple[int, int] | None:
+    """Unfenced code after prose: from the first line starting a top-level def/class/import/from/@
+    (or the first non-empty line, when it is code-like and the region then parses) to the end of
+    the last non-blank line before the first column-0 prose-like line whose prefix parses.
+
+    A prose-like line is a non-empty line at column 0 that does not look like Python
+    (:data:`_CODE_LIKE`). When no cut gives code that parses, the first cut (else the end) is used.
+    """
+    starts = [k for k in range(first, len(lines)) if _CODE_START.match(lines[k].text(raw))]
+    if not starts:
+        return None
+    candidates = [starts[0]]
+    if first < starts[0] and _CODE_LIKE.match(lines[first].text(raw)):
+        candidates.insert(0, first)
+    fallback: tuple[int, int] | None = None
+    for k in candidates:
+        span, ok = _code_end(raw, lines, k)
+        if ok:
+            return span
+        if k == starts[0]:
+            fallback = span
+    return fallback
+
+
+def _code_end(raw: str, lines: list[_Line], k: int) -> tuple[tuple[int, int], bool]:
+    start = lines[k].start
+    cuts = [
+        j
+        for j in range(k + 1, len(lines))
+        if (text := lines[j].text(raw)).strip() and not text[0].isspace() and not _CODE_LIKE.match(text)
+    ]
+    ends = [_last_code_line_end(raw, lines, k, j) for j in cuts]
+    ends.append(_last_code_line_end(raw, lines, k, len(lines)))
+    for end in ends:
+        if _parses(raw[start:end]):
+            return (start, end), True
+    return (start, ends[0]), False
+
+
+def _last_code_line_end(raw: str, lines: list[_Line], k: int, cut: int) -> int:
+    j = cut - 1
+    while j > k and not lines[j].text(raw).strip():
+        j -= 1
+    return lines[j].end
+
+
+def _parses(code: str) -> bool:
+    return parses(code)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The program run for a completion: ``source[code_offset:code_offset + len(code)]`` is the code.
+
+    Text outside that slice was added by egca (the prompt, or import lines of the prompt).
+    Positions are character offsets / columns (Python ``str`` indices, not UTF-8 bytes).
+    """
+
+    source: str
+    code_offset: int
+    extracted: ExtractedCode
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        return [0] + [m.end() for m in _NEWLINE.finditer(self.source)]
+
+    def program_to_completion(self, char_index: int) -> int | None:
+        """The completion offset of ``source[char_index]``; None when egca added that character."""
+        rel = char_index - self.code_offset
+        if 0 <= rel < len(self.extracted.code):
+            return self.extracted.start + rel
+        return None
+
+    def offset(self, line: int, col: int) -> int | None:
+        """The ``source`` offset of (1-based ``line``, 0-based character ``col``); None if outside."""
+        starts = self._line_starts
+        if not 1 <= line <= len(starts) or col < 0:
+            return None
+        begin = starts[line - 1]
+        limit = starts[line] if line < len(starts) else len(self.source)
+        return begin + col if begin + col <= limit else None
+
+    def char_column(self, line: int, byte_col: int) -> int:
+        """The character column of UTF-8 byte column ``byte_col`` of ``line`` (``ast`` gives bytes)."""
+        begin = self.offset(line, 0)
+        if begin is None:
+            return byte_col
+        text = self.source[begin:].split("\n", 1)[0]
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def line_span_to_completion(
+        self, start_line: int, start_col: int, end_line: int, end_col: int
+    ) -> tuple[int, int] | None:
+        """The half-open completion span of a ``source`` span (lines 1-based, character columns).
+
+        A span partly in text egca added is clipped to the code; None when nothing of it is code.
+        """
+        s, e = self.offset(start_line, start_col), self.offset(end_line, end_col)
+        if s is None or e is None or e < s:
+            return None
+        lo, hi = self.code_offset, self.code_offset + len(self.extracted.code)
+        base = self.extracted.start - lo
+        if s == e:
+            return (s + base, s + base) if lo <= s <= hi else None
+        s, e = max(s, lo), min(e, hi)
+        if s >= e:
+            return None
+        return s + base, e + base
+
+
+def prompt_imports(prompt: str) -> list[str]:
+    """The column-0 ``import``/``from ... import`` lines of ``prompt`` that parse on their own."""
+    return [ln for ln in prompt.splitlines() if _IMPORT_LINE.match(ln) and _parses(ln)]
+
+
+def build_program(task: Task, raw_completion: str) -> Program:
+    """The program to run for ``raw_completion``.
+
+    If the extracted code defines the entry point at top level (or the prompt is not code that
+    defines it, as in MBPP), the program is the code, preceded by the prompt's import lines the
+    code lacks. Otherwise the completion continues the prompt: ``task.prompt + code``.
+    """
+    extracted = extract_code(raw_completion, task.entry_point)
+    code = extracted.code
+    if defines_top_level(code, task.entry_point) or not defines_top_level(task.prompt, task.entry_point):
+        code_lines = {ln.strip() for ln in code.splitlines()}
+        missing = [ln for ln in prompt_imports(task.prompt) if ln.strip() not in code_lines]
+        if re.search(r"^from[ \t]+__future__[ \t]", code, re.MULTILINE):
+            missing = []
+        prefix = "".join(ln + "\n" for ln in missing)
+        return Program(prefix + code, len(prefix), extracted)
+    return Program(task.prompt + code, len(task.prompt), extracted)
