@@ -81,7 +81,13 @@ def test_humaneval_malformed_rows(tmp_path: Path) -> None:
 
 
 def test_reference_that_does_not_parse_is_kept(tmp_path: Path) -> None:
-    row = {"task_id": "T/0", "prompt": "def f(:\n", "entry_point": "f", "canonical_solution": "", "test": "assert 1"}
+    row = {
+        "task_id": "T/0",
+        "prompt": "def f(:\n",
+        "entry_point": "f",
+        "canonical_solution": "",
+        "test": "assert 1",
+    }
     (task,) = load_humaneval(_write_jsonl(tmp_path / "he.jsonl", [row]))
     assert task.metadata["reference_parses"] is False
 
@@ -102,7 +108,9 @@ def test_mbpp_task_fields(data_dir: Path) -> None:
     tasks = {t.task_id: t for t in load_mbpp("all")}
     t = tasks["Mbpp/11"]
     assert t.entry_point == "remove_Occ"
-    assert t.prompt.startswith(t.metadata["text"].strip() + "\nYour code should pass this test:\nassert remove_Occ(")
+    assert t.prompt.startswith(
+        t.metadata["text"].strip() + "\nYour code should pass this test:\nassert remove_Occ("
+    )
     assert [c.kind for c in t.tests] == ["assert"] * 3
     assert t.tests[0].label == t.prompt.splitlines()[-1]
     assert t.metadata["mbpp_split"] == "test"
@@ -134,7 +142,13 @@ def test_mbpp_entry_point_prefers_defined_function() -> None:
 
 
 def test_mbpp_malformed_rows(tmp_path: Path) -> None:
-    row = {"text": "t", "code": "def f(): pass", "task_id": 11, "test_setup_code": "", "test_list": ["assert f() is None"]}
+    row = {
+        "text": "t",
+        "code": "def f(): pass",
+        "task_id": 11,
+        "test_setup_code": "",
+        "test_list": ["assert f() is None"],
+    }
     path = _write_jsonl(tmp_path / "mbpp.jsonl", [row, {**row, "task_id": 12, "test_list": "assert f()"}])
     with pytest.raises(DatasetError) as err:
         load_mbpp(path=path)
@@ -149,9 +163,17 @@ def test_mbpp_malformed_rows(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"mbpp4.jsonl:1: expected a JSON object, got list"):
         load_mbpp(path=path)
 
-    sanitized = {"source_file": "x", "task_id": 11, "prompt": "p", "code": "def f(): pass", "test_imports": []}
+    sanitized = {
+        "source_file": "x",
+        "task_id": 11,
+        "prompt": "p",
+        "code": "def f(): pass",
+        "test_imports": [],
+    }
     path = tmp_path / "sanitized.json"
-    path.write_text(json.dumps([{**sanitized, "test_list": ["assert f() is None"]}, sanitized]), encoding="utf-8")
+    path.write_text(
+        json.dumps([{**sanitized, "test_list": ["assert f() is None"]}, sanitized]), encoding="utf-8"
+    )
     with pytest.raises(DatasetError) as err:
         load_mbpp_sanitized(path=path)
     assert (err.value.line, err.value.field) == (None, "test_list")
@@ -247,7 +269,9 @@ def test_evalplus_malformed_rows(tmp_path: Path) -> None:
         "contract": "",
     }
     path = _write_jsonl(tmp_path / "plus.jsonl", [row, {**row, "base_input": [1, 2]}])
-    with pytest.raises(DatasetError, match=r"^plus.jsonl:2: field 'base_input': expected a list of argument lists$"):
+    with pytest.raises(
+        DatasetError, match=r"^plus.jsonl:2: field 'base_input': expected a list of argument lists$"
+    ):
         load_mbpp_plus(path)
     path = _write_jsonl(tmp_path / "plus2.jsonl", [{**row, "atol": "0"}])
     with pytest.raises(DatasetError, match=r"field 'atol': expected a number, got str"):
@@ -315,7 +339,9 @@ def test_jsonl_format_kinds_of_tests(tmp_path: Path) -> None:
         },
     ]
     path = tmp_path / "tasks.jsonl"
-    path.write_text(json.dumps(rows[0]) + "\n\n   \n" + json.dumps(rows[1]) + "\n" + json.dumps(rows[2]), encoding="utf-8")
+    path.write_text(
+        json.dumps(rows[0]) + "\n\n   \n" + json.dumps(rows[1]) + "\n" + json.dumps(rows[2]), encoding="utf-8"
+    )
     add, mul, div = load_jsonl_tasks(path)
     assert [t.label for t in add.tests] == ["assert candidate(1, 2) == 3", "assert candidate(0, 0) == 0"]
     assert add.metadata["split"] is True and add.metadata["dataset"] == "jsonl"
@@ -323,7 +349,9 @@ def test_jsonl_format_kinds_of_tests(tmp_path: Path) -> None:
     assert [t.source for t in mul.tests] == ["assert mul(2, 3) == 6\n", "x = 4\nassert mul(x, x) == 16\n"]
     assert mul.tests[1].label == "assert mul(x, x) == 16"
     assert mul.setup == "import math" and mul.metadata["source"] == "hand-written"
-    assert div.tests[0] == TestCase(index=0, kind="call", args=(1, 3), expected=MISSING, atol=1e-9, label="tests[0]")
+    assert div.tests[0] == TestCase(
+        index=0, kind="call", args=(1, 3), expected=MISSING, atol=1e-9, label="tests[0]"
+    )
     assert div.tests[1].expected == 0.25 and div.tests[1].label == "quarter"
     assert load_tasks("jsonl", path=path, limit=1) == [add]
 
@@ -361,16 +389,52 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
     ("row", "field", "message"),
     [
         ({"prompt": "p", "entry_point": "f", "tests": ["assert f()"]}, "task_id", "missing required field"),
-        ({"task_id": 1, "prompt": "p", "entry_point": "f", "tests": ["assert f()"]}, "task_id", "expected a string"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f-g", "tests": ["assert 1"]}, "entry_point", "identifier"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": 3}, "tests", "expected a string of test code"),
+        (
+            {"task_id": 1, "prompt": "p", "entry_point": "f", "tests": ["assert f()"]},
+            "task_id",
+            "expected a string",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f-g", "tests": ["assert 1"]},
+            "entry_point",
+            "identifier",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": 3},
+            "tests",
+            "expected a string of test code",
+        ),
         ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": []}, "tests", "no tests"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [1]}, "tests[0]", "expected a string or an object"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [{"args": 1}]}, "tests[0]", "'args' must be a list"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [{"args": []}]}, "tests[0]", "needs the task's 'reference'"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "test": ""}, "test", "unknown field"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "atol": True}, "atol", "expected a number"),
-        ({"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "metadata": []}, "metadata", "expected an object"),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [1]},
+            "tests[0]",
+            "expected a string or an object",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [{"args": 1}]},
+            "tests[0]",
+            "'args' must be a list",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": [{"args": []}]},
+            "tests[0]",
+            "needs the task's 'reference'",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "test": ""},
+            "test",
+            "unknown field",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "atol": True},
+            "atol",
+            "expected a number",
+        ),
+        (
+            {"task_id": "a", "prompt": "p", "entry_point": "f", "tests": ["assert f()"], "metadata": []},
+            "metadata",
+            "expected an object",
+        ),
     ],
 )
 def test_jsonl_malformed_rows(tmp_path: Path, row: dict[str, object], field: str, message: str) -> None:
@@ -388,7 +452,7 @@ def test_jsonl_duplicate_ids_and_bad_json(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"dup.jsonl:2: field 'task_id': duplicate task_id 'ok'"):
         load_jsonl_tasks(_write_jsonl(tmp_path / "dup.jsonl", [ok, ok]))
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps(ok) + "\n{\"task_id\": \n", encoding="utf-8")
+    bad.write_text(json.dumps(ok) + '\n{"task_id": \n', encoding="utf-8")
     with pytest.raises(DatasetError, match=r"bad.jsonl:2: invalid JSON"):
         load_jsonl_tasks(bad)
 

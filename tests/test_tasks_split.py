@@ -57,7 +57,9 @@ def test_humaneval_32_loop_with_assert_is_one_chunk(humaneval_rows: dict[str, di
     result = split_tests(humaneval_rows["HumanEval/32"]["test"])
     assert len(result.tests) == 1
     (test,) = result.tests
-    assert test.source.startswith("import math\nimport random\nrng = random.Random(42)\nimport copy\nfor _ in")
+    assert test.source.startswith(
+        "import math\nimport random\nrng = random.Random(42)\nimport copy\nfor _ in"
+    )
     assert test.label == "assert math.fabs(poly(coeffs, solution)) < 1e-4"
     assert result.prelude == "METADATA = {}\n"
 
@@ -71,7 +73,9 @@ def test_humaneval_38_and_44(humaneval_rows: dict[str, dict[str, str]]) -> None:
     assert r44.tests[-1].source == "for x in range(2, 8):\n    assert candidate(x, x + 1) == str(x)\n"
 
 
-def test_humaneval_151_setup_statements_join_the_next_assert(humaneval_rows: dict[str, dict[str, str]]) -> None:
+def test_humaneval_151_setup_statements_join_the_next_assert(
+    humaneval_rows: dict[str, dict[str, str]],
+) -> None:
     result = split_tests(humaneval_rows["HumanEval/151"]["test"])
     assert len(result.tests) == 7
     assert result.tests[0].source.startswith("# Check some simple cases\nassert candidate([]) == 0")
@@ -97,7 +101,9 @@ def test_mbpp_style_top_level_asserts() -> None:
 
 
 def test_entry_point_inferred_from_check_call_and_call_removed() -> None:
-    src = "X = 1\n\ndef check(candidate):\n    '''doc'''\n    assert candidate(X)\n    pass\n\ncheck(my_func)\n"
+    src = (
+        "X = 1\n\ndef check(candidate):\n    '''doc'''\n    assert candidate(X)\n    pass\n\ncheck(my_func)\n"
+    )
     result = split_tests(src)
     assert result.entry_point == "my_func"
     assert result.prelude == "X = 1\n"
@@ -105,11 +111,15 @@ def test_entry_point_inferred_from_check_call_and_call_removed() -> None:
     assert split_tests(src, "other").entry_point == "other"
 
 
-def test_other_parameter_name_is_bound_in_prelude() -> None:
-    result = split_tests("def check(f):\n    assert f(1) == 2\n")
+def test_other_parameter_name_is_bound_in_every_test() -> None:
+    result = split_tests("def check(f):\n    assert f(1) == 2\n    assert f(2) == 3\n")
     assert result.split
-    assert result.prelude == "f = candidate\n"
-    assert result.tests[0].source == "assert f(1) == 2\n"
+    assert result.prelude == ""
+    assert [t.source for t in result.tests] == [
+        "f = candidate\nassert f(1) == 2\n",
+        "f = candidate\nassert f(2) == 3\n",
+    ]
+    assert result.tests[0].label == "assert f(1) == 2"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +157,10 @@ def test_comments_kept_and_crlf_preserved() -> None:
     src = "import os\r\ndef check(candidate):\r\n    # first\r\n    assert candidate(1)  # one\r\n\r\n    assert candidate(2)\r\n"
     result = split_tests(src)
     assert result.prelude == "import os\r\n"
-    assert [t.source for t in result.tests] == ["# first\r\nassert candidate(1)  # one\r\n", "assert candidate(2)\r\n"]
+    assert [t.source for t in result.tests] == [
+        "# first\r\nassert candidate(1)  # one\r\n",
+        "assert candidate(2)\r\n",
+    ]
 
 
 def test_multiline_string_values_are_not_dedented() -> None:
@@ -161,7 +174,10 @@ def test_multiline_string_values_are_not_dedented() -> None:
 def test_statements_sharing_a_line_are_kept_together() -> None:
     src = "def check(candidate):\n    x = 1; assert candidate(x) == 2\n    assert candidate(2) == 3\n"
     result = split_tests(src)
-    assert [t.source for t in result.tests] == ["x = 1; assert candidate(x) == 2\n", "assert candidate(2) == 3\n"]
+    assert [t.source for t in result.tests] == [
+        "x = 1; assert candidate(x) == 2\n",
+        "assert candidate(2) == 3\n",
+    ]
     one_liner = split_tests("def check(candidate): assert candidate(1); assert candidate(2)\n")
     assert [t.source for t in one_liner.tests] == ["assert candidate(1)\n", "assert candidate(2)\n"]
 

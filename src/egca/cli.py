@@ -174,7 +174,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for name, (verdict, detail) in report["probes"].items():
             mark = "ok " if verdict == "blocked" else "!! "
             print(f"  {mark}{name:22s} {verdict:8s} {detail}")
-    return EXIT_OK if report["all_blocked"] else EXIT_NOT_PASSED
+    return EXIT_NOT_PASSED if args.strict and not report["all_blocked"] else EXIT_OK
 
 
 # ----------------------------------------------------------------------------------------- bench
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="which isolation layers work here, checked by probe programs")
     d.add_argument("--json", action="store_true")
+    d.add_argument("--strict", action="store_true", help="exit 1 if any probe got through")
     d.set_defaults(func=cmd_doctor)
 
     b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")

@@ -25,6 +25,7 @@ from egca.execution.values import from_wire, to_wire
 from egca.tasks.task import MISSING, Task
 
 CAPTURE_LIMITS = Limits(timeout_s=20.0, total_timeout_s=900.0, memory_mb=4096)
+TIME_FACTOR = 4.0  # a candidate may take this many times the reference's slowest test (EvalPlus: 4x)
 
 
 def cache_dir() -> Path:
@@ -81,7 +82,7 @@ def resolve_expected(
             outputs: list[Any] = []
             for r in result.tests:
                 if r.status is Status.PASSED:
-                    outputs.append({"ok": True, "v": to_wire(r.output)})
+                    outputs.append({"ok": True, "v": to_wire(r.output), "s": round(r.duration_s, 6)})
                 else:
                     outputs.append({"ok": False, "why": f"{r.status.value}: {r.message}"[:300]})
             _store(cache / f"{_key(out[i])}.json.gz", outputs)
@@ -102,6 +103,8 @@ def _apply(task: Task, outputs: list[dict[str, Any]]) -> Task:
     meta = dict(task.metadata)
     if dropped:
         meta["dropped_inputs"] = dropped
+    slowest = max((float(o.get("s", 0.0)) for o in outputs if o.get("ok")), default=0.0)
+    meta["timeout_floor_s"] = round(TIME_FACTOR * slowest, 3)
     return replace(task, tests=tuple(tests), metadata=meta)
 
 

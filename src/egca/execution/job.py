@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from egca.tasks.task import Task, TestCase
 
@@ -39,12 +39,14 @@ class ExecJob:
     capture: bool = False  # return each ``call`` test's output (used to compute expected outputs)
     fail_fast: bool = False  # stop at the first test that does not pass (the rest are ``skipped``)
     limits: Limits | None = None  # None: the sandbox's default limits
+    timeout_floor_s: float = 0.0  # per-test timeout at least this (slow references, EvalPlus-style)
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_task(cls, task: Task, program: str, **kwargs: object) -> ExecJob:
         """Run ``program`` against ``task``'s tests with the task's prelude, setup and oracle."""
         oracle = str(task.metadata.get("oracle", "eq"))
+        kwargs.setdefault("timeout_floor_s", float(task.metadata.get("timeout_floor_s", 0.0)))  # type: ignore[arg-type]
         return cls(
             program=program,
             tests=task.tests,
@@ -54,3 +56,13 @@ class ExecJob:
             oracle=oracle,
             **kwargs,  # type: ignore[arg-type]
         )
+
+    def resolve_limits(self, default: Limits) -> Limits:
+        """This job's limits: its own or the sandbox's, with the timeout floor applied."""
+        limits = self.limits or default
+        if self.timeout_floor_s > limits.timeout_s:
+            scale = self.timeout_floor_s / limits.timeout_s
+            limits = replace(
+                limits, timeout_s=self.timeout_floor_s, total_timeout_s=limits.total_timeout_s * scale
+            )
+        return limits

@@ -33,6 +33,7 @@ MESSAGE_LIMIT = 1000
 _sha256 = hashlib.sha256
 _deepcopy = copy.deepcopy
 _perf = time.perf_counter
+_is = operator.is_
 _os_write = os.write
 _isinstance = isinstance
 _BaseException = BaseException
@@ -53,26 +54,38 @@ class UntrustedResult(Exception):
 
 
 class Guard:
-    """Snapshots of module and class dictionaries, restored before each test and each record."""
+    """Snapshots of module and class dictionaries, restored before each test and each record.
+
+    The check compares keys and values by identity in C (``map(operator.is_, ...)``), so it costs
+    microseconds and never calls an ``__eq__`` a program may have planted.
+    """
 
     def __init__(self, modules: list[types.ModuleType], classes: list[type]) -> None:
-        self._snaps = [(m.__dict__, dict(m.__dict__)) for m in modules]
+        self._mods = [(m.__dict__, dict(m.__dict__)) for m in modules]
         self._classes = [(c, dict(vars(c))) for c in classes]
+        self._keys = [(tuple(snap), tuple(snap.values())) for _, snap in self._mods]
+        self._ckeys = [(tuple(snap), tuple(snap.values())) for _, snap in self._classes]
+
+    @staticmethod
+    def _same(live: Any, keys: tuple[Any, ...], vals: tuple[Any, ...]) -> bool:
+        return (
+            len(live) == len(keys)
+            and all(map(_is, live.keys(), keys))
+            and all(map(_is, live.values(), vals))
+        )
 
     def restore(self) -> bool:
         """Undo any change to the guarded modules and classes; return True if something changed."""
         changed = False
-        for live, snap in self._snaps:
-            for k in [k for k in live if k not in snap]:
-                del live[k]
-                changed = True
-            for k, v in snap.items():
-                if live.get(k, MISSING) is not v:
-                    live[k] = v
-                    changed = True
-        for cls, csnap in self._classes:
+        for (live, snap), (keys, vals) in zip(self._mods, self._keys):
+            if self._same(live, keys, vals):
+                continue
+            changed = True
+            live.clear()  # also restores the insertion order the fast check relies on
+            live.update(snap)
+        for (cls, csnap), (keys, vals) in zip(self._classes, self._ckeys):
             current = vars(cls)
-            if len(current) == len(csnap) and all(current.get(k, MISSING) is v for k, v in csnap.items()):
+            if self._same(current, keys, vals):
                 continue
             changed = True
             for k in [k for k in current if k not in csnap]:

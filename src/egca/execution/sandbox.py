@@ -17,7 +17,6 @@ import select
 import subprocess
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -226,11 +225,9 @@ class Sandbox:
         if self.isolation.strict:
             self.close()
             raise SandboxError(f"isolation layers unavailable (strict mode): {text}")
-        if text not in _WARNED:
+        if text not in _WARNED:  # once per process, loudly
             _WARNED.add(text)
-            msg = f"egca sandbox running WITHOUT some isolation layers -- {text}"
-            log.warning(msg)
-            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            log.warning("WARNING: egca sandbox running WITHOUT some isolation layers -- %s", text)
 
     def close(self) -> None:
         with self._lock:
@@ -265,7 +262,7 @@ class Sandbox:
         self.start()
         worker = self._idle.get()
         try:
-            d = worker.run(job, job.limits or self.limits)
+            d = worker.run(job, job.resolve_limits(self.limits))
         finally:
             self._idle.put(worker)
         return _lost_worker_result(job) if d is None else _to_result(d, self.active_layers)

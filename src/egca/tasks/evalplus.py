@@ -27,8 +27,8 @@ ORACLES: dict[str, str] = {
     "any other out passes when (out is not None) == expected",
     "no_error": "passes whenever the call returns (Mbpp/164 are_equivalent, MBPP+ v0.1.0 only)",
     "eq_or_zero": "out == expected or out == 0, else the 'eq' float rule (Mbpp/295 sum_div, v0.1.0 only)",
-    "surface_area": "out == expected or abs(out - round(b**2 + 2*b*sqrt((b/2)**2 + h**2))) <= atol "
-    "for args (b, h), else the 'eq' float rule (Mbpp/581 surface_Area)",
+    "surface_area": "out == expected or abs(out - round(b**2 + 4 * (b * sqrt((b / 2) ** 2 + h**2)) / 2)) "
+    "<= atol for args (b, h), else the 'eq' float rule (Mbpp/581 surface_Area)",
     "digit_distance": "out == expected or out == the digit distance of the zero-padded numbers, else "
     "the 'eq' float rule (Mbpp/558 digit_distance_nums)",
 }
@@ -160,7 +160,30 @@ def _task(
 # Copied from EvalPlus, evalplus/data/mbpp.py (``mbpp_deserialize_inputs``, Apache-2.0), unchanged in
 # behaviour (including task 115's ``{}`` for an empty set): MBPP+ stores inputs as JSON, so tuples,
 # sets and complex numbers of these tasks are restored here.
-_TUPLE_ARGS = [2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809]
+_TUPLE_ARGS = [
+    2,
+    116,
+    132,
+    143,
+    222,
+    261,
+    273,
+    394,
+    399,
+    421,
+    424,
+    429,
+    470,
+    560,
+    579,
+    596,
+    616,
+    630,
+    726,
+    740,
+    744,
+    809,
+]
 _TUPLES_IN_LIST_ARGS = [63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780]
 _TUPLES_IN_FIRST_ARG = [75, 413, 444, 753]
 _TUPLE_FIRST_ARG = [250, 405, 446, 617, 720, 763, 808]
@@ -176,15 +199,17 @@ def mbpp_deserialize_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
     if num in _TUPLES_IN_LIST_ARGS:
         return [[[tuple(lst) for lst in lst_lst] for lst_lst in inp] for inp in inputs]
     if num in _TUPLES_IN_FIRST_ARG:
-        return [[[tuple(lst) for lst in inp[0]]] + [inp[1]] for inp in inputs]
+        return [[[tuple(lst) for lst in inp[0]], inp[1]] for inp in inputs]
     if num in (106, 750):
-        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
+        return [[inp[0], tuple(inp[1])] for inp in inputs]
     if num == 115:
-        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
+        return [
+            [[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs
+        ]
     if num == 124:
         return [(float(inp[0]), complex(inp[1])) for inp in inputs]
     if num in _TUPLE_FIRST_ARG:
-        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
+        return [[tuple(inp[0]), inp[1]] for inp in inputs]
     if num in _TUPLE_OF_TUPLES_ARGS:
         modified = [[[tuple(lst) for lst in lst_lst] for lst_lst in inp] for inp in inputs]
         return [[tuple(lst) for lst in inp] for inp in modified]
@@ -192,9 +217,9 @@ def mbpp_deserialize_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
         modified = [[[tuple(item) if isinstance(item, list) else item for item in inp[0]]] for inp in inputs]
         return [[tuple(lst) for lst in inp] for inp in modified]
     if num == 307:
-        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
+        return [[tuple(inp[0]), inp[1], inp[2]] for inp in inputs]
     if num == 722:
-        return [[{key: tuple(value) for key, value in inp[0].items()}] + inp[1:] for inp in inputs]
+        return [[{key: tuple(value) for key, value in inp[0].items()}, *inp[1:]] for inp in inputs]
     if num == 252:
         return [[complex(inp[0])] for inp in inputs]
     if num in _ALL_TUPLES:

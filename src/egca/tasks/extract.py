@@ -7,12 +7,13 @@ characters, and from there to tokens. Offsets are Python ``str`` indices (charac
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from egca.tasks.split import parses
+from egca.tasks.split import parse_quietly, parses
 from egca.tasks.task import Task
 
 Style = Literal["fence", "raw", "continuation"]
@@ -25,7 +26,9 @@ PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "pycon", "ipython"})
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\r\n]*?)[ \t]*$")
 _FENCE_CLOSE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*$")
-_CODE_START = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]|class[ \t]|import[ \t]|from[ \t]+[\w.]+[ \t]+import\b|@[\w(])")
+_CODE_START = re.compile(
+    r"^(?:(?:async[ \t]+)?def[ \t]|class[ \t]|import[ \t]|from[ \t]+[\w.]+[ \t]+import\b|@[\w(])"
+)
 _CODE_LIKE = re.compile(
     r"""^(?:
         (?:def|class|import|from|async|await|if|elif|else|for|while|try|except|finally|with|return
@@ -89,7 +92,7 @@ def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
        first untagged block, else the first block (blocks with only whitespace come last).
     2. No fence, first non-empty line at column 0, and some line starts a top-level
        ``def``/``class``/``import``/``from``/``@``: ``"raw"``, from the first code line to the end
-       of the last code line (see :func:`_raw_span`).
+       of the last code line before trailing prose (see :func:`_raw_span`).
     3. Otherwise ``"continuation"``: the whole text, cut at the first of :data:`STOP_SEQUENCES`
        found after the first non-empty line.
     """
@@ -151,54 +154,59 @@ def _pick_block(raw: str, lines: list[_Line], entry_point: str | None) -> tuple[
     return start, end
 
 
+_MAX_TRIES = 16  # start lines / cut lines tried, to bound the parsing work on long answers
+
+
 def _raw_span(raw: str, lines: list[_Line], first: int) -> tuple[int, int] | None:
-    """Unfenced code after prose: from the first line starting a top-level def/class/import/from/@
-    (or the first non-empty line, when it is code-like and the region then parses) to the end of
-    the last non-blank line before the first column-0 prose-like line whose prefix parses.
+    """Unfenced code after prose, as (start, end) offsets; None when no line starts code.
 
-    A prose-like line is a non-empty line at column 0 that does not look like Python
-    (:data:`_CODE_LIKE`). When no cut gives code that parses, the first cut (else the end) is used.
+    The anchor is the first column-0 line starting a ``def``/``class``/``import``/``from``/``@``.
+    The start is the earliest column-0 code-like line (:data:`_CODE_LIKE`) before the anchor from
+    which the code parses with no prose-like line (non-empty, column 0, not code-like) starting a
+    statement (so ``MOD = 10**9 + 7`` or a module string above a ``def`` is kept), else the anchor.
+    The end is the end of the last non-blank line before the first prose-like line after the
+    anchor such that the code parses; when no cut parses (the code itself is broken), the first
+    cut, else the end of the text.
     """
-    starts = [k for k in range(first, len(lines)) if _CODE_START.match(lines[k].text(raw))]
-    if not starts:
+    anchor = next((k for k in range(first, len(lines)) if _CODE_START.match(lines[k].text(raw))), None)
+    if anchor is None:
         return None
-    candidates = [starts[0]]
-    if first < starts[0] and _CODE_LIKE.match(lines[first].text(raw)):
-        candidates.insert(0, first)
-    fallback: tuple[int, int] | None = None
-    for k in candidates:
-        span, ok = _code_end(raw, lines, k)
-        if ok:
+    prose = [j for j in range(first, anchor) if _is_prose(lines[j].text(raw))]
+    earlier = [j for j in range(first, anchor) if _CODE_LIKE.match(lines[j].text(raw))][-_MAX_TRIES:]
+    for j in earlier:
+        span, tree = _code_span(raw, lines, j, anchor)
+        if tree is None:
+            continue
+        starts = {n.lineno + j for n in ast.walk(tree) if isinstance(n, ast.stmt)}  # 1-based, relative
+        if not any(p + 1 in starts for p in prose if p > j):
             return span
-        if k == starts[0]:
-            fallback = span
-    return fallback
+    return _code_span(raw, lines, anchor, anchor)[0]
 
 
-def _code_end(raw: str, lines: list[_Line], k: int) -> tuple[tuple[int, int], bool]:
-    start = lines[k].start
-    cuts = [
-        j
-        for j in range(k + 1, len(lines))
-        if (text := lines[j].text(raw)).strip() and not text[0].isspace() and not _CODE_LIKE.match(text)
-    ]
-    ends = [_last_code_line_end(raw, lines, k, j) for j in cuts]
-    ends.append(_last_code_line_end(raw, lines, k, len(lines)))
+def _is_prose(text: str) -> bool:
+    return bool(text.strip()) and not text[0].isspace() and not _CODE_LIKE.match(text)
+
+
+def _code_span(
+    raw: str, lines: list[_Line], start: int, anchor: int
+) -> tuple[tuple[int, int], ast.Module | None]:
+    """The span from line ``start`` to the best cut after line ``anchor``, and its AST if it parses."""
+    cuts = [j for j in range(anchor + 1, len(lines)) if _is_prose(lines[j].text(raw))]
+    ends = [_last_code_line_end(raw, lines, anchor, j) for j in cuts[:_MAX_TRIES]]
+    ends.append(_last_code_line_end(raw, lines, anchor, len(lines)))
+    begin = lines[start].start
     for end in ends:
-        if _parses(raw[start:end]):
-            return (start, end), True
-    return (start, ends[0]), False
+        tree = parse_quietly(raw[begin:end])
+        if tree is not None:
+            return (begin, end), tree
+    return (begin, ends[0]), None
 
 
-def _last_code_line_end(raw: str, lines: list[_Line], k: int, cut: int) -> int:
+def _last_code_line_end(raw: str, lines: list[_Line], anchor: int, cut: int) -> int:
     j = cut - 1
-    while j > k and not lines[j].text(raw).strip():
+    while j > anchor and not lines[j].text(raw).strip():
         j -= 1
     return lines[j].end
-
-
-def _parses(code: str) -> bool:
-    return parses(code)
 
 
 @dataclass(frozen=True)
@@ -263,7 +271,7 @@ class Program:
 
 def prompt_imports(prompt: str) -> list[str]:
     """The column-0 ``import``/``from ... import`` lines of ``prompt`` that parse on their own."""
-    return [ln for ln in prompt.splitlines() if _IMPORT_LINE.match(ln) and _parses(ln)]
+    return [ln for ln in prompt.splitlines() if _IMPORT_LINE.match(ln) and parses(ln)]
 
 
 def build_program(task: Task, raw_completion: str) -> Program:

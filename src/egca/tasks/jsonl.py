@@ -102,7 +102,9 @@ def task_from_row(row: Row) -> Task:
         prelude += result.prelude
         split = result.split
     elif isinstance(raw_tests, list):
-        tests = tuple(_test_from_item(row, i, item, atol, bool(reference)) for i, item in enumerate(raw_tests))
+        tests = tuple(
+            _test_from_item(row, i, item, atol, bool(reference)) for i, item in enumerate(raw_tests)
+        )
     else:
         raise row.error(
             "expected a string of test code or a list of assert strings / {args, expected} objects", "tests"
@@ -143,7 +145,7 @@ def _test_from_item(row: Row, i: int, item: object, atol: float, has_reference: 
     label = item.get("label", f"tests[{i}]")
     if not isinstance(label, str):
         raise row.error("'label' must be a string", field)
-    expected = item["expected"] if "expected" in item else MISSING
+    expected = item.get("expected", MISSING)
     return TestCase(index=i, kind="call", args=tuple(args), expected=expected, atol=atol, label=label)
 
 

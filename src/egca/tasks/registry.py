@@ -55,7 +55,9 @@ def load_tasks(
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r} (expected one of {', '.join(DATASETS)})")
     if split is not None and name not in _SPLIT_DATASETS:
-        raise ValueError(f"dataset {name!r} has no splits (split={split!r}); splits exist for mbpp and mbpp-sanitized")
+        raise ValueError(
+            f"dataset {name!r} has no splits (split={split!r}); splits exist for mbpp and mbpp-sanitized"
+        )
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     tasks: list[Task]

@@ -11,7 +11,7 @@ import ast
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from egca.tasks.task import TestCase
 
@@ -57,11 +57,12 @@ def split_tests(test_source: str, entry_point: str | None = None) -> SplitTests:
             return _whole(test_source, entry_point)
         others = [s for s in tree.body if not _is_check_stmt(s)]
         prelude = "".join(_render_one(src, tree.body, s) for s in others)
-        if param != "candidate":
-            prelude += f"{param} = candidate\n"
         tests = _chunks(src, check.body, check.lineno)
         if not tests:
             return _whole(test_source, entry_point)
+        if param != "candidate":  # bind the parameter name in every test (the prelude runs before
+            # `candidate` is bound, and a test may run alone)
+            tests = tuple(replace(t, source=f"{param} = candidate\n{t.source}") for t in tests)
         return SplitTests(prelude, tests, entry_point, True)
     body = [s for s in tree.body if not _dropped(s)]
     first = next((i for i, s in enumerate(body) if _has_assert(s)), None)
@@ -164,7 +165,11 @@ def _dropped(stmt: ast.stmt) -> bool:
     """A docstring-like string expression or a ``pass``: not worth a test of its own."""
     if isinstance(stmt, ast.Pass):
         return True
-    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
 
 
 def _has_assert(node: ast.AST) -> bool:
@@ -238,7 +243,9 @@ def _render(src: _Source, siblings: list[ast.stmt], stmts: list[ast.stmt], heade
     clean = start > lo and (hi is None or hi > end) and _starts_line(head, first)
     code: str | None = None
     if clean:
-        while start - 1 > lo and (src.line(start - 1).strip() == "" or src.line(start - 1).lstrip().startswith("#")):
+        while start - 1 > lo and (
+            src.line(start - 1).strip() == "" or src.line(start - 1).lstrip().startswith("#")
+        ):
             start -= 1
         while src.line(start).strip() == "" and start < end:
             start += 1
@@ -266,10 +273,11 @@ def _dedent(src: _Source, stmts: list[ast.stmt], start: int, end: int) -> str:
     protected: set[int] = set()
     for stmt in stmts:
         for node in ast.walk(stmt):
-            is_str = isinstance(node, ast.JoinedStr) or (
-                isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes))
-            )
-            if is_str and node.end_lineno is not None and node.end_lineno > node.lineno:
+            if not isinstance(node, (ast.JoinedStr, ast.Constant)):
+                continue
+            if isinstance(node, ast.Constant) and not isinstance(node.value, (str, bytes)):
+                continue
+            if node.end_lineno is not None and node.end_lineno > node.lineno:
                 protected.update(range(node.lineno + 1, node.end_lineno + 1))
     head = src.line(_start_line(stmts[0]))
     indent = head[: len(head) - len(head.lstrip(" \t"))]
