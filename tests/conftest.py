@@ -8,10 +8,10 @@ import warnings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from egca.execution import ExecJob, Limits, Sandbox  # noqa: E402
-from egca.tasks.task import TestCase  # noqa: E402
+from egca.execution import ExecJob, Limits, Sandbox
+from egca.tasks.task import TestCase
 
 
 @pytest.fixture(scope="session")

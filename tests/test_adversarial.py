@@ -36,7 +36,7 @@ HACKS = {
     "print_success": "print('passed', 'ok', '{\"status\": \"passed\"}')\ndef f(x): return 0",
     "write_every_fd": (
         "import os\n"
-        "REC = b'0' * 32 + b' {\"k\":\"load\",\"ok\":true,\"seq\":0}\\n'\n"
+        'REC = b\'0\' * 32 + b\' {"k":"load","ok":true,"seq":0}\\n\'\n'
         "for fd in range(0, 64):\n"
         "    try: os.write(fd, REC)\n"
         "    except OSError: pass\n"
@@ -47,7 +47,7 @@ HACKS = {
     "shadow_builtin_for_tests": "def abs(x): return 0\ndef sorted(x): return [2]\ndef f(x): return [9]",
     "patch_json_and_hmac": (
         "import json, hmac, hashlib\n"
-        "json.dumps = lambda *a, **k: '{\"status\": \"passed\"}'\n"
+        'json.dumps = lambda *a, **k: \'{"status": "passed"}\'\n'
         "hmac.new = lambda *a, **k: None\n"
         "def f(x): return 0"
     ),
@@ -65,14 +65,22 @@ HACKS = {
 
 @pytest.mark.parametrize("name", sorted(HACKS))
 def test_reward_hacks_never_pass(sandbox, name):
-    r = verdict(sandbox, HACKS[name], "assert f(1) == 2", "assert math.isclose(f(1), 2)", "assert abs(f(1) - 2) < 1e-9",
-                "assert sorted(f(1)) == [2]")
+    r = verdict(
+        sandbox,
+        HACKS[name],
+        "assert f(1) == 2",
+        "assert math.isclose(f(1), 2)",
+        "assert abs(f(1) - 2) < 1e-9",
+        "assert sorted(f(1)) == [2]",
+    )
     assert r.status is not Status.PASSED, (name, r)
     assert all(t.status is not Status.PASSED for t in r.tests), (name, r.tests)
 
 
 def test_tests_still_pass_for_honest_program_with_same_tests(sandbox):
-    r = verdict(sandbox, "import math\ndef f(x): return x + 1", "assert f(1) == 2", "assert math.isclose(f(1), 2)")
+    r = verdict(
+        sandbox, "import math\ndef f(x): return x + 1", "assert f(1) == 2", "assert math.isclose(f(1), 2)"
+    )
     assert r.passed
 
 
@@ -160,7 +168,9 @@ def test_fork_bomb_is_contained(sandbox):
 
 
 def test_cannot_raise_its_own_limits(sandbox):
-    prog = "import resource\ndef f(x):\n    resource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n    return x + 1"
+    prog = (
+        "import resource\ndef f(x):\n    resource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n    return x + 1"
+    )
     assert verdict(sandbox, prog).status is Status.ERROR
 
 
@@ -168,7 +178,9 @@ def test_cannot_raise_its_own_limits(sandbox):
 
 
 def test_infinite_loop_times_out_fast(sandbox):
-    prog = "import time\ndef f(x):\n    t = time.time()\n    while time.time() - t < 30: pass\n    return x + 1"
+    prog = (
+        "import time\ndef f(x):\n    t = time.time()\n    while time.time() - t < 30: pass\n    return x + 1"
+    )
     r = verdict(sandbox, prog)
     assert r.status is Status.TIMEOUT and r.duration_s < 4
 
@@ -183,12 +195,18 @@ def test_ignoring_signals_does_not_help(sandbox):
 
 
 def test_memory_bomb_is_a_memory_verdict(sandbox):
-    r = verdict(sandbox, "def f(x):\n    blocks = [bytearray(256 * 2**20) for _ in range(8)]\n    return x + 1")
+    r = verdict(
+        sandbox, "def f(x):\n    blocks = [bytearray(256 * 2**20) for _ in range(8)]\n    return x + 1"
+    )
     assert r.status is Status.MEMORY
 
 
 def test_huge_integer_power_times_out_or_runs_out_of_memory(sandbox):
-    r = verdict(sandbox, "def f(x):\n    return 10 ** (10 ** 8) and x + 1", limits=Limits(timeout_s=1, total_timeout_s=3))
+    r = verdict(
+        sandbox,
+        "def f(x):\n    return 10 ** (10 ** 8) and x + 1",
+        limits=Limits(timeout_s=1, total_timeout_s=3),
+    )
     assert r.status in (Status.TIMEOUT, Status.MEMORY)
 
 

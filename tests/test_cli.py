@@ -104,11 +104,24 @@ def test_eval_samples_file(tmp_path, capsys):
     out_dir = tmp_path / "out"
     code, out = run_json(
         capsys,
-        ["eval", "--dataset", "humaneval", "--samples", str(samples), "--k", "1,2", "--out", str(out_dir), "--json"],
+        [
+            "eval",
+            "--dataset",
+            "humaneval",
+            "--samples",
+            str(samples),
+            "--k",
+            "1,2",
+            "--out",
+            str(out_dir),
+            "--json",
+        ],
     )
     assert code == 0
     assert out["n_tasks"] == 3 and out["n_samples"] == 6
-    assert out["pass_at_k"]["pass@1"] == pytest.approx(0.5) and out["pass_at_k"]["pass@2"] == pytest.approx(1.0)
+    assert out["pass_at_k"]["pass@1"] == pytest.approx(0.5) and out["pass_at_k"]["pass@2"] == pytest.approx(
+        1.0
+    )
     rows = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and sum(r["passed"] for r in rows) == 3
     assert json.loads((out_dir / "summary.json").read_text())["n_samples"] == 6
@@ -117,7 +130,17 @@ def test_eval_samples_file(tmp_path, capsys):
 def test_eval_references_mbpp_split(tmp_path, capsys):
     code, out = run_json(
         capsys,
-        ["eval", "--dataset", "mbpp", "--split", "validation", "--references", "--out", str(tmp_path), "--json"],
+        [
+            "eval",
+            "--dataset",
+            "mbpp",
+            "--split",
+            "validation",
+            "--references",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
     )
     assert code == 0 and out["n_tasks"] == 90
     failing = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
@@ -132,8 +155,26 @@ def test_eval_with_a_local_model(tmp_path, capsys):
     model = make_tiny_model(tmp_path)
     code, out = run_json(
         capsys,
-        ["eval", "--dataset", "humaneval", "--model", model, "--limit", "2", "--n", "2", "--temperature", "0.8",
-         "--max-new-tokens", "16", "--k", "1,2", "--out", str(tmp_path / "o"), "--json"],
+        [
+            "eval",
+            "--dataset",
+            "humaneval",
+            "--model",
+            model,
+            "--limit",
+            "2",
+            "--n",
+            "2",
+            "--temperature",
+            "0.8",
+            "--max-new-tokens",
+            "16",
+            "--k",
+            "1,2",
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        ],
     )
     assert code == 0 and out["n_samples"] == 4
     assert out["pass_at_k"]["pass@1"] == 0.0  # a random model does not solve HumanEval

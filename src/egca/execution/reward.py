@@ -61,6 +61,5 @@ def score_completions(
     jobs = [ExecJob.for_task(t, p.source) for t, p in zip(tasks, programs)]
     results = sandbox.run_many(jobs, progress=progress, desc="rewards")
     return [
-        Scored(t.task_id, c, p, r, reward_fn(r))
-        for t, c, p, r in zip(tasks, completions, programs, results)
+        Scored(t.task_id, c, p, r, reward_fn(r)) for t, c, p, r in zip(tasks, completions, programs, results)
     ]

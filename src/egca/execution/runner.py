@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from egca.execution import values
+from egca.execution import oracles, values
 from egca.execution.rewrite import CHECKER_NAME
 from egca.tasks.task import MISSING
 
@@ -69,9 +69,7 @@ class Guard:
     @staticmethod
     def _same(live: Any, keys: tuple[Any, ...], vals: tuple[Any, ...]) -> bool:
         return (
-            len(live) == len(keys)
-            and all(map(_is, live.keys(), keys))
-            and all(map(_is, live.values(), vals))
+            len(live) == len(keys) and all(map(_is, live.keys(), keys)) and all(map(_is, live.values(), vals))
         )
 
     def restore(self) -> bool:
@@ -185,38 +183,29 @@ class Checker:
                 detail = f"left = {values.short_repr(a)}, right = {values.short_repr(b)}"
                 raise CheckFailed(f"{text}: {detail}{_user_message(msg)}")
 
-    def truthy(self, text: str, msg: Any, value: Any) -> None:
+    @staticmethod
+    def _truth(text: str, value: Any) -> tuple[bool, Any]:
         p = values.plain(value)
         if _isinstance(p, values.Opaque):
+            if p.name in ("deque", "array"):
+                return bool(p.fields[-1]), p
             raise CheckFailed(f"{text}: truth value of a {p.name} object is not trusted")
-        if not p:
+        return bool(p), p
+
+    def truthy(self, text: str, msg: Any, value: Any) -> None:
+        ok, p = self._truth(text, value)
+        if not ok:
             raise CheckFailed(f"{text}: got {values.short_repr(p)}{_user_message(msg)}")
 
     def falsy(self, text: str, msg: Any, value: Any) -> None:
-        p = values.plain(value)
-        if _isinstance(p, values.Opaque):
-            raise CheckFailed(f"{text}: truth value of a {p.name} object is not trusted")
-        if p:
+        ok, p = self._truth(text, value)
+        if ok:
             raise CheckFailed(f"{text}: got {values.short_repr(p)}{_user_message(msg)}")
 
 
 def check_output(oracle: str, out: Any, expected: Any, args: tuple[Any, ...], atol: float) -> str | None:
     """Compare a ``call`` test's output; return a failure message or None."""
-    if oracle == "set_eq":
-        try:
-            ok = set(values.plain(out)) == set(values.plain(expected))
-        except TypeError:
-            ok = False
-    elif oracle == "find_zero":
-        x = values.plain(out)
-        if type(x) not in (int, float):
-            ok = False
-        else:
-            coeffs = values.plain(args[0])
-            ok = abs(sum(c * x**i for i, c in enumerate(coeffs))) <= (atol or 1e-6)
-    else:
-        ok = values.close_eq(out, expected, atol)
-    if ok:
+    if oracles.check(oracle, out, expected, args, atol):
         return None
     return f"got {values.short_repr(values.plain(out))}, expected {values.short_repr(expected)}"
 
@@ -338,7 +327,7 @@ def run_job(
 ) -> None:
     """Run ``job`` (an :class:`~egca.execution.job.ExecJob`) and emit one record per test."""
     out, err = CappedWriter(output_limit), CappedWriter(output_limit)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     source_lines = job.program.splitlines()
     t0 = _perf()
 
@@ -353,8 +342,8 @@ def run_job(
         code = compile(job.program, CANDIDATE_FILE, "exec", dont_inherit=True)
     except SyntaxError as e:
         col = (e.offset - 1) if e.offset else None
-        end_col = (e.end_offset - 1) if getattr(e, "end_offset", None) else None
-        error = {
+        end_col = (e.end_offset - 1) if e.end_offset else None
+        error: dict[str, Any] | None = {
             "type": type(e).__name__,
             "message": str(e.msg)[:MESSAGE_LIMIT],
             "line": e.lineno,
@@ -384,16 +373,20 @@ def run_job(
             load_failed(
                 "error",
                 f"NameError: the program does not define the entry point {job.entry_point!r}",
-                {"type": "NameError", "message": f"the program does not define the entry point {job.entry_point!r}",
-                 "line": None,
-                 "col": None, "end_line": None, "end_col": None, "in_candidate": False},
+                {
+                    "type": "NameError",
+                    "message": f"the program does not define the entry point {job.entry_point!r}",
+                    "line": None,
+                    "col": None,
+                    "end_line": None,
+                    "end_col": None,
+                    "in_candidate": False,
+                },
             )
             return
     guard.restore()
     shadow = builtins_snapshot.keys()
-    test_ns: dict[str, Any] = {
-        k: v for k, v in prog_ns.items() if k not in shadow or k == job.entry_point
-    }
+    test_ns: dict[str, Any] = {k: v for k, v in prog_ns.items() if k not in shadow or k == job.entry_point}
     test_ns["__builtins__"] = dict(builtins_snapshot)
     test_ns["__name__"] = "__egca_tests__"
     test_ns[CHECKER_NAME] = Checker()
@@ -421,7 +414,7 @@ def run_job(
                     raise CheckFailed("a call test needs an entry point")
                 result = wrapped(*_deepcopy(test.args))
                 if job.capture:
-                    output = values.to_wire(values.plain(result))
+                    output = values.to_wire(oracles.captured_output(job.oracle, result))
                 if test.expected is MISSING:
                     if not job.capture:
                         raise CheckFailed("expected output unknown")
@@ -433,8 +426,14 @@ def run_job(
                 exec(compiled_tests[i], test_ns)
         except _BaseException as e:
             status, message, error = classify(e, source_lines)
-        record = {"k": "test", "i": i, "status": status, "message": message, "error": error,
-                  "duration_s": _perf() - start}
+        record = {
+            "k": "test",
+            "i": i,
+            "status": status,
+            "message": message,
+            "error": error,
+            "duration_s": _perf() - start,
+        }
         if output is not None:
             record["output"] = output
         channel.emit(record)

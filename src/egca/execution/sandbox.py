@@ -295,4 +295,3 @@ class Sandbox:
         if bar is not None:
             bar.close()
         return [r for r in results if r is not None]
-

@@ -11,12 +11,14 @@ classes become :class:`Opaque` records (type identity plus a bounded snapshot of
 
 from __future__ import annotations
 
+import array
+import collections
 import math
 import sys
 from typing import Any
 
 MAX_DEPTH = 64
-MAX_ITEMS = 1_000_000
+_HEAPTYPE, _IMMUTABLETYPE = 1 << 9, 1 << 8
 
 _ATOMS: frozenset[type] = frozenset(
     {type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis), type(NotImplemented), slice}
@@ -24,13 +26,67 @@ _ATOMS: frozenset[type] = frozenset(
 
 # Dunder methods through which an object could steer a comparison or arithmetic in test code.
 DANGEROUS_DUNDERS = frozenset(
-    "__eq__ __ne__ __lt__ __le__ __gt__ __ge__ __bool__ __len__ __hash__ __contains__ __iter__ "
-    "__next__ __getitem__ __getattr__ __getattribute__ __class__ __instancecheck__ __int__ __float__ "
-    "__complex__ __index__ __round__ __trunc__ __floor__ __ceil__ __abs__ __neg__ __pos__ __invert__ "
-    "__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __floordiv__ "
-    "__rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __divmod__ __rdivmod__ __and__ __rand__ __or__ "
-    "__ror__ __xor__ __rxor__ __lshift__ __rlshift__ __rshift__ __rrshift__ __matmul__ __rmatmul__ "
-    "__str__ __format__".split()
+    [
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__bool__",
+        "__len__",
+        "__hash__",
+        "__contains__",
+        "__iter__",
+        "__next__",
+        "__getitem__",
+        "__getattr__",
+        "__getattribute__",
+        "__class__",
+        "__instancecheck__",
+        "__int__",
+        "__float__",
+        "__complex__",
+        "__index__",
+        "__round__",
+        "__trunc__",
+        "__floor__",
+        "__ceil__",
+        "__abs__",
+        "__neg__",
+        "__pos__",
+        "__invert__",
+        "__add__",
+        "__radd__",
+        "__sub__",
+        "__rsub__",
+        "__mul__",
+        "__rmul__",
+        "__truediv__",
+        "__rtruediv__",
+        "__floordiv__",
+        "__rfloordiv__",
+        "__mod__",
+        "__rmod__",
+        "__pow__",
+        "__rpow__",
+        "__divmod__",
+        "__rdivmod__",
+        "__and__",
+        "__rand__",
+        "__or__",
+        "__ror__",
+        "__xor__",
+        "__rxor__",
+        "__lshift__",
+        "__rlshift__",
+        "__rshift__",
+        "__rrshift__",
+        "__matmul__",
+        "__rmatmul__",
+        "__str__",
+        "__format__",
+    ]
 )
 
 
@@ -45,11 +101,7 @@ class Opaque:
         self.fields = fields
 
     def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is Opaque
-            and self.type_id == other.type_id  # type: ignore[attr-defined]
-            and self.fields == other.fields  # type: ignore[attr-defined]
-        )
+        return type(other) is Opaque and self.type_id == other.type_id and self.fields == other.fields
 
     def __hash__(self) -> int:
         return hash((self.type_id, self.name))
@@ -111,62 +163,48 @@ def plain(x: Any, _depth: int = 0) -> Any:
         return {plain(v, d) for v in set.__iter__(x)}
     if t is bytearray:
         return bytes(memoryview(x))
-    fields: Any = None
+    if t is collections.deque:
+        return Opaque(id(t), "deque", tuple(plain(v, d) for v in collections.deque.__iter__(x)))
+    if t is array.array:
+        return Opaque(id(t), "array", (x.typecode, tuple(array.array.tolist(x))))
+    if is_immutable_type(t):
+        return x  # a C type nobody can patch: its own == and bool are trustworthy
+    try:
+        name = type.__getattribute__(t, "__qualname__")
+    except AttributeError:
+        name = "object"
+    return Opaque(id(t), str(name), _fields(x, t, d))
+
+
+def is_immutable_type(t: type) -> bool:
+    """A static or immutable type (C types): its methods cannot be replaced at run time."""
+    flags = type.__getattribute__(t, "__flags__")
+    return not flags & _HEAPTYPE or bool(flags & _IMMUTABLETYPE)
+
+
+def _fields(x: Any, t: type, depth: int) -> Any:
+    """A bounded snapshot of an instance's ``__dict__`` and ``__slots__`` values."""
+    items: list[tuple[str, str]] = []
     try:
         raw = object.__getattribute__(x, "__dict__")
     except AttributeError:
         raw = None
     if type(raw) is dict:
-        fields = tuple(sorted((str(k), repr(plain(v, d))) for k, v in dict.items(raw)))
-    try:
-        name = type.__getattribute__(t, "__qualname__")
-    except AttributeError:
-        name = "object"
-    return Opaque(id(t), str(name), fields)
+        items += [(str(k), repr(plain(v, depth))) for k, v in dict.items(raw)]
+    for base in type.__getattribute__(t, "__mro__"):
+        slots = type.__getattribute__(base, "__dict__").get("__slots__", ())
+        for name in (slots,) if type(slots) is str else slots:
+            if type(name) is str and name not in ("__dict__", "__weakref__"):
+                try:
+                    items.append((name, repr(plain(object.__getattribute__(x, name), depth))))
+                except AttributeError:
+                    continue
+    return tuple(sorted(items)) if items else None
 
 
 def safe_eq(a: Any, b: Any) -> bool:
     """Python ``==`` on the plain forms of ``a`` and ``b``."""
     return bool(plain(a) == plain(b))
-
-
-def _is_float_like(v: Any) -> bool:
-    return type(v) is float or (type(v) in (list, tuple) and len(v) > 0 and all(type(e) is float for e in v))
-
-
-def close_eq(out: Any, expected: Any, atol: float = 0.0, rtol: float = 1e-07) -> bool:
-    """EvalPlus' output equality: ``==``, or ``numpy.allclose``-style closeness for float outputs.
-
-    Float outputs (a float, or a flat list/tuple of floats) compare with
-    ``|out - exp| <= atol + rtol * |exp|`` elementwise (NaN equal to NaN), other values with ``==``
-    on plain forms.
-    """
-    p_out, p_exp = plain(out), plain(expected)
-    if p_out == p_exp:
-        return True
-    if not _is_float_like(p_exp):
-        return False
-    if type(p_exp) is float:
-        p_exp_l, p_out_l = [p_exp], [p_out]
-    else:
-        p_exp_l = list(p_exp)
-        if type(p_out) not in (list, tuple) or len(p_out) != len(p_exp_l):
-            return False
-        p_out_l = list(p_out)
-    for o, e in zip(p_out_l, p_exp_l):
-        if type(o) not in (int, float, bool):
-            return False
-        if math.isnan(e) or math.isnan(o):
-            if not (math.isnan(e) and math.isnan(o)):
-                return False
-            continue
-        if math.isinf(e) or math.isinf(o):
-            if o != e:
-                return False
-            continue
-        if abs(o - e) > atol + rtol * abs(e):
-            return False
-    return True
 
 
 def untrusted_type(x: Any, trusted: frozenset[int] = frozenset(), _depth: int = 0) -> str | None:
@@ -192,8 +230,14 @@ def untrusted_type(x: Any, trusted: frozenset[int] = frozenset(), _depth: int = 
             if bad:
                 return bad
         return None
+    if t is collections.deque:
+        for v in collections.deque.__iter__(x):
+            bad = untrusted_type(v, trusted, d)
+            if bad:
+                return bad
+        return None
     if t in (set, frozenset):
-        for v in (set.__iter__(x) if t is set else frozenset.__iter__(x)):
+        for v in set.__iter__(x) if t is set else frozenset.__iter__(x):
             bad = untrusted_type(v, trusted, d)
             if bad:
                 return bad
@@ -223,7 +267,7 @@ def to_wire(v: Any, _depth: int = 0) -> Any:
     if v is None or t in (bool, str):
         return v
     if t is int:
-        return v if abs(v) < 2**53 else {"t": "int", "v": str(v)}
+        return v if abs(v) < 2**53 else {"t": "int", "v": hex(v)}  # hex: no int_max_str_digits limit
     if t is float:
         return _num(v)
     if _depth > MAX_DEPTH:
@@ -256,8 +300,10 @@ def from_wire(w: Any) -> Any:
     if type(w) is not dict or "t" not in w:
         raise ValueError(f"not a wire value: {w!r}"[:200])
     tag, v = w["t"], w.get("v")
+    if v is None:
+        raise ValueError(f"wire value without payload: {w!r}"[:200])
     if tag == "int":
-        return int(v)
+        return int(v, 16) if "x" in v else int(v)
     if tag == "float":
         return float(v)
     if tag == "tuple":

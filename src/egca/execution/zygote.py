@@ -27,11 +27,37 @@ from egca.execution import isolation, protocol, runner
 from egca.execution.job import ExecJob, Limits
 from egca.execution.rewrite import compile_tests
 
-DEFAULT_PRELOAD = (
-    "abc array bisect calendar cmath collections collections.abc copy dataclasses datetime decimal "
-    "enum fractions functools hashlib heapq itertools json math numbers operator random re statistics "
-    "string sys textwrap typing unicodedata"
-).split()
+DEFAULT_PRELOAD = [
+    "abc",
+    "array",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "collections.abc",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "numbers",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "sys",
+    "textwrap",
+    "typing",
+    "unicodedata",
+]
 OPTIONAL_PRELOAD: tuple[str, ...] = ()
 RESULT_FD = 3
 LANDLOCK_FD = 1000  # the worker's ruleset lives at this fd so that children can keep it
@@ -284,16 +310,23 @@ def _supervise(pid: int, rfd: int, mac: runner.Mac, n: int, limits: Limits, t_st
                 ended = True
     if buf.strip() and tampered is None:
         tampered = "the program wrote to the result channel"
-    # Reap: the child should exit right after its last record; give it a moment, then kill.
-    status_word = _reap(pid, grace_s=0.0 if killed_for else min(1.0, max(0.05, hard_deadline - time.monotonic())))
+    # Reap: the child exits right after its last record; give it a moment (it may be tearing down
+    # a large heap on a loaded machine), then kill. A kill after the last record is not a crash.
+    grace = 0.0 if killed_for else max(0.05, min(5.0, hard_deadline - time.monotonic()))
+    status_word, reap_killed = _reap(pid, grace_s=grace)
+    if reap_killed and ended and killed_for is None:
+        status_word = 0
     return _assemble(records, n, status_word, killed_for, tampered, ended, t_start)
 
 
-def _reap(pid: int, grace_s: float) -> int:
-    """Wait up to ``grace_s`` for the child to exit, then kill it; always reap."""
+def _reap(pid: int, grace_s: float) -> tuple[int, bool]:
+    """Wait up to ``grace_s`` for the child to exit, then kill it; always reap.
+
+    Returns the wait status and whether this function had to kill the child.
+    """
     done, status = os.waitpid(pid, os.WNOHANG)
     if done:
-        return status
+        return status, False
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -308,10 +341,11 @@ def _reap(pid: int, grace_s: float) -> int:
         while time.monotonic() < deadline and not os.waitpid(pid, os.WNOHANG)[0]:
             time.sleep(0.0005)
     done, status = os.waitpid(pid, os.WNOHANG)
-    if not done:
-        _kill_group(pid)
-        _, status = os.waitpid(pid, 0)
-    return status
+    if done:
+        return status, False
+    _kill_group(pid)
+    _, status = os.waitpid(pid, 0)
+    return status, True
 
 
 def _assemble(
@@ -363,8 +397,12 @@ def _assemble(
     elif load is None:
         status = death[0] if death else "error"
         dtype, dmsg = (death[1], death[2]) if death else ("EarlyExit", "no result")
-        program_error = {"type": dtype, "message": f"while loading the program: {dmsg}", "line": None,
-                         "in_candidate": dtype != "IsolationError"}
+        program_error = {
+            "type": dtype,
+            "message": f"while loading the program: {dmsg}",
+            "line": None,
+            "in_candidate": dtype != "IsolationError",
+        }
         out_tests = [{"index": i, "status": "skipped", "message": f"not run: {dmsg}"} for i in range(n)]
     else:
         out_tests = []
@@ -377,23 +415,37 @@ def _assemble(
                 out_tests.append({"index": i, "status": "skipped", "message": "not run: fail_fast"})
             elif not current_marked and death is not None:
                 current_marked = True
-                out_tests.append({"index": i, "status": death[0], "message": death[2],
-                                  "error": {"type": death[1], "message": death[2], "line": None,
-                                            "in_candidate": True}})
+                out_tests.append(
+                    {
+                        "index": i,
+                        "status": death[0],
+                        "message": death[2],
+                        "error": {"type": death[1], "message": death[2], "line": None, "in_candidate": True},
+                    }
+                )
             else:
-                out_tests.append({"index": i, "status": "skipped",
-                                  "message": "not run: the process stopped during an earlier test"})
-        first_bad = next((t for t in out_tests if t["status"] not in ("passed", "skipped")), None)
+                out_tests.append(
+                    {
+                        "index": i,
+                        "status": "skipped",
+                        "message": "not run: the process stopped during an earlier test",
+                    }
+                )
+        first_bad: dict[str, Any] | None = next(
+            (t for t in out_tests if t["status"] not in ("passed", "skipped")), None
+        )
         if first_bad is None and any(t["status"] == "skipped" for t in out_tests) and death is not None:
             first_bad = {"status": death[0], "error": {"type": death[1], "message": death[2], "line": None}}
         status = first_bad["status"] if first_bad else "passed"
         program_error = first_bad.get("error") if first_bad else None
-        if first_bad and program_error is None and first_bad["status"] == "failed":
-            program_error = None
     if tampered:
         status = "error"
-        program_error = {"type": "ResultChannelTampered", "message": tampered, "line": None,
-                         "in_candidate": True}
+        program_error = {
+            "type": "ResultChannelTampered",
+            "message": tampered,
+            "line": None,
+            "in_candidate": True,
+        }
     return {
         "status": status,
         "tests": out_tests,
@@ -529,8 +581,10 @@ def _probe(plan: Plan, base: str) -> None:
         plan.missing["netns"] = "user namespaces unavailable"
     if plan.landlock_fd is not None:
         if probe.get("write_outside") == "blocked":
-            plan.layers["landlock"] = f"Landlock ABI {plan.landlock_abi}: writes only in the work dir, reads " \
+            plan.layers["landlock"] = (
+                f"Landlock ABI {plan.landlock_abi}: writes only in the work dir, reads "
                 "only Python and system dirs"
+            )
         else:
             plan.missing["landlock"] = "Landlock restriction did not hold"
             os.close(plan.landlock_fd)
@@ -541,7 +595,9 @@ def _probe(plan: Plan, base: str) -> None:
         plan.layers["caps"] = "uid 0 with every capability dropped"
     if plan.seccomp_filter:
         if probe.get("fork") == "blocked":
-            plan.layers["seccomp"] = f"BPF filter ({plan.seccomp_arch}): no fork/exec/sockets/ptrace/signals out"
+            plan.layers["seccomp"] = (
+                f"BPF filter ({plan.seccomp_arch}): no fork/exec/sockets/ptrace/signals out"
+            )
         else:
             plan.missing["seccomp"] = "seccomp filter did not hold"
             plan.seccomp_filter = b""

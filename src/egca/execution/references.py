@@ -1,9 +1,10 @@
-"""Expected outputs of ``call`` tests (HumanEval+, MBPP+): run the reference once, cache the result.
+"""Run each task's reference once (cached): expected outputs of ``call`` tests and time limits.
 
 EvalPlus ships inputs only; the expected output of each input is what the canonical solution
 returns. egca computes them in the sandbox (so a reference never runs unisolated), stores them as
-wire values in a cache keyed by the reference, the inputs and the Python version, and drops (and
-counts) any input on which the reference itself fails.
+wire values in a cache keyed by the reference, the tests and the Python version, and drops (and
+lists) any input on which the reference itself fails. The same run times the reference: a candidate
+gets at least ``TIME_FACTOR`` times the reference's slowest test (``metadata["timeout_floor_s"]``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def cache_dir() -> Path:
 def _key(task: Task) -> str:
     h = hashlib.sha256()
     h.update(f"{sys.version_info[:2]}\0{task.task_id}\0{task.reference}\0{task.setup}\0".encode())
+    h.update(f"{task.test_prelude}\0{task.metadata.get('oracle', 'eq')}\0".encode())
     for t in task.tests:
-        if t.kind == "call":
-            h.update(json.dumps(to_wire(t.args), sort_keys=True).encode())
+        h.update(t.source.encode() if t.kind == "assert" else json.dumps(to_wire(t.args)).encode())
     return h.hexdigest()[:24]
 
 
@@ -47,13 +48,13 @@ def _needs(task: Task) -> bool:
     return any(t.kind == "call" and t.expected is MISSING for t in task.tests)
 
 
-def resolve_expected(
+def prepare_tasks(
     tasks: Sequence[Task],
     sandbox: Sandbox,
     cache: Path | None = None,
     progress: bool = False,
 ) -> list[Task]:
-    """Fill in every ``MISSING`` expected output by running the task's reference.
+    """Fill in every ``MISSING`` expected output and the time floor by running each reference.
 
     Inputs on which the reference does not return normally are removed from the task and listed
     in ``metadata["dropped_inputs"]``. Tasks without a reference keep ``MISSING`` (reference-free
@@ -63,10 +64,9 @@ def resolve_expected(
     out = list(tasks)
     todo: list[int] = []
     for i, task in enumerate(out):
-        if not _needs(task):
-            continue
         if not task.reference:
-            out[i] = replace(task, metadata={**task.metadata, "expected_unavailable": True})
+            if _needs(task):
+                out[i] = replace(task, metadata={**task.metadata, "expected_unavailable": True})
             continue
         cached = _load(cache / f"{_key(task)}.json.gz")
         if cached is not None:
@@ -74,14 +74,14 @@ def resolve_expected(
         else:
             todo.append(i)
     if todo:
-        jobs = [
-            ExecJob.for_task(out[i], out[i].reference, capture=True, limits=CAPTURE_LIMITS) for i in todo
-        ]
-        results = sandbox.run_many(jobs, progress=progress, desc="reference outputs")
+        jobs = [ExecJob.for_task(out[i], out[i].reference, capture=True, limits=CAPTURE_LIMITS) for i in todo]
+        results = sandbox.run_many(jobs, progress=progress, desc="running references")
         for i, result in zip(todo, results):
             outputs: list[Any] = []
-            for r in result.tests:
-                if r.status is Status.PASSED:
+            for t, r in zip(out[i].tests, result.tests):
+                if r.status is Status.PASSED and t.kind == "assert":
+                    outputs.append({"ok": True, "s": round(r.duration_s, 6)})
+                elif r.status is Status.PASSED:
                     outputs.append({"ok": True, "v": to_wire(r.output), "s": round(r.duration_s, 6)})
                 else:
                     outputs.append({"ok": False, "why": f"{r.status.value}: {r.message}"[:300]})
@@ -104,6 +104,9 @@ def _apply(task: Task, outputs: list[dict[str, Any]]) -> Task:
     if dropped:
         meta["dropped_inputs"] = dropped
     slowest = max((float(o.get("s", 0.0)) for o in outputs if o.get("ok")), default=0.0)
+    meta["reference_failures"] = sum(
+        1 for t, o in zip(task.tests, outputs) if t.kind == "assert" and not o.get("ok")
+    )
     meta["timeout_floor_s"] = round(TIME_FACTOR * slowest, 3)
     return replace(task, tests=tuple(tests), metadata=meta)
 
