@@ -20,7 +20,6 @@ import ctypes
 import os
 import platform
 import resource
-import signal
 import struct
 import sys
 import sysconfig
@@ -302,8 +301,20 @@ def seccomp_arch() -> str | None:
     return m if m in _AUDIT_ARCH and sys.platform == "linux" else None
 
 
-def seccomp_program(arch: str, pid: int) -> list[tuple[int, int, int, int]]:
-    """The BPF program (code, jt, jf, k) for ``arch`` in the process ``pid``."""
+# Denied in the child only: the worker itself forks, kills and reaps children, and the child uses
+# these while it isolates itself (before its own filter is installed).
+_CHILD_ONLY = frozenset(
+    ["fork", "vfork", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "unshare", "setrlimit", "prlimit64"]
+)
+
+
+def seccomp_program(arch: str, pid: int, part: str = "child") -> list[tuple[int, int, int, int]]:
+    """The BPF program (code, jt, jf, k) for ``arch``.
+
+    ``part="worker"`` is installed once in the worker and inherited by every child: it denies
+    everything neither needs. ``part="child"`` is added in the child (process ``pid``): no new
+    processes, threads only, signals only to itself, no identity or limit changes.
+    """
     prog: list[tuple[int, int, int, int]] = [
         (_LD_W_ABS, 0, 0, 4),
         (_JEQ_K, 1, 0, _AUDIT_ARCH[arch]),
@@ -311,29 +322,28 @@ def seccomp_program(arch: str, pid: int) -> list[tuple[int, int, int, int]]:
         (_LD_W_ABS, 0, 0, 0),
         (_JGE_K, 0, 1, 0x40000000),  # x32 ABI on x86_64
         (_RET_K, 0, 0, _RET_EPERM),
-        (_JEQ_K, 0, 1, _CLONE3),  # glibc falls back to clone() on ENOSYS
-        (_RET_K, 0, 0, _RET_ENOSYS),
     ]
-    for nr in _DENY[arch].values():
+    deny = [nr for name, nr in _DENY[arch].items() if (name in _CHILD_ONLY) == (part == "child")]
+    for nr in deny:
         prog += [(_JEQ_K, 0, 1, nr), (_RET_K, 0, 0, _RET_EPERM)]
-    # clone: threads only.
-    prog += [
-        (_JEQ_K, 0, 4, _CLONE[arch]),
-        (_LD_W_ABS, 0, 0, 16),
-        (_JSET_K, 1, 0, _CLONE_THREAD),
-        (_RET_K, 0, 0, _RET_EPERM),
-        (_RET_K, 0, 0, _RET_ALLOW),
-    ]
-    # kill & co: only towards this process.
-    for nr in _KILL_LIKE[arch].values():
-        prog += [
-            (_JEQ_K, 0, 5, nr),
+    if part == "child":
+        prog += [(_JEQ_K, 0, 1, _CLONE3), (_RET_K, 0, 0, _RET_ENOSYS)]  # glibc falls back to clone()
+        prog += [  # clone: threads only
+            (_JEQ_K, 0, 4, _CLONE[arch]),
             (_LD_W_ABS, 0, 0, 16),
-            (_JEQ_K, 2, 0, pid),
-            (_JEQ_K, 1, 0, 0),
+            (_JSET_K, 1, 0, _CLONE_THREAD),
             (_RET_K, 0, 0, _RET_EPERM),
             (_RET_K, 0, 0, _RET_ALLOW),
         ]
+        for nr in _KILL_LIKE[arch].values():  # kill & co: only towards this process
+            prog += [
+                (_JEQ_K, 0, 5, nr),
+                (_LD_W_ABS, 0, 0, 16),
+                (_JEQ_K, 2, 0, pid),
+                (_JEQ_K, 1, 0, 0),
+                (_RET_K, 0, 0, _RET_EPERM),
+                (_RET_K, 0, 0, _RET_ALLOW),
+            ]
     prog.append((_RET_K, 0, 0, _RET_ALLOW))
     return prog
 
@@ -341,9 +351,9 @@ def seccomp_program(arch: str, pid: int) -> list[tuple[int, int, int, int]]:
 _PID_MARKER = 0x7ABCDEF1
 
 
-def seccomp_template(arch: str) -> bytes:
+def seccomp_template(arch: str, part: str = "child") -> bytes:
     """The filter as bytes, with a marker where the process id goes (built once per worker)."""
-    prog = seccomp_program(arch, _PID_MARKER)
+    prog = seccomp_program(arch, _PID_MARKER, part)
     return b"".join(struct.pack("HBBI", code, jt, jf, k) for code, jt, jf, k in prog)
 
 
@@ -351,13 +361,41 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+class SeccompFilter:
+    """A filter prepared once (in the worker) and installed cheaply in each child."""
+
+    def __init__(self, template: bytes) -> None:
+        marker = struct.pack("I", _PID_MARKER)
+        self._offsets = [i for i in range(0, len(template), 8) if template[i + 4 : i + 8] == marker]
+        self._buf = ctypes.create_string_buffer(template, len(template))
+        self._fprog = _SockFprog(len(template) // 8, ctypes.cast(self._buf, ctypes.c_void_p))
+
+    def install(self) -> None:
+        """Install on the calling process (irrevocable), with its pid filled in."""
+        pid = struct.pack("I", os.getpid())
+        base = ctypes.addressof(self._buf)
+        for off in self._offsets:
+            ctypes.memmove(base + off + 4, pid, 4)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._fprog), 0, 0), "seccomp")
+
+
 def seccomp_install(template: bytes) -> None:
-    """Install the filter from :func:`seccomp_template` on the calling process (irrevocable)."""
-    filt = template.replace(struct.pack("I", _PID_MARKER), struct.pack("I", os.getpid()))
-    buf = ctypes.create_string_buffer(filt, len(filt))
-    fprog = _SockFprog(len(filt) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
+    """Install a filter from :func:`seccomp_template` on the calling process (irrevocable)."""
+    SeccompFilter(template).install()
+
+
+def raw_fork() -> int:
+    """``fork()`` without Python's at-fork hooks (for a single-threaded fork server).
+
+    Skips the interpreter's after-fork work in the child (re-seeding ``random``, re-creating
+    locks of other threads), which costs about 200 page faults per child; children therefore
+    start from the same ``random`` state (deterministic, like ``PYTHONHASHSEED=0``).
+    """
+    pid = int(_libc.fork())
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), f"fork: {os.strerror(ctypes.get_errno())}")
+    return pid
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,6 +420,8 @@ def world_readable(path: str) -> bool:
 
 
 _SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+_CAP_HEADER = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0), 8)  # v3, this process
+_CAP_DATA = ctypes.create_string_buffer(b"\0" * 24, 24)  # no capabilities at all
 
 
 def drop_capabilities(arch: str) -> None:
@@ -389,9 +429,7 @@ def drop_capabilities(arch: str) -> None:
 
     The bounding set only matters across ``execve``, which the seccomp filter denies.
     """
-    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0), 8)
-    data = ctypes.create_string_buffer(b"\0" * 24, 24)
-    _check(_libc.syscall(_SYS_CAPSET[arch], header, data), "capset")
+    _check(_libc.syscall(_SYS_CAPSET[arch], _CAP_HEADER, _CAP_DATA), "capset")
 
 
 def drop_privileges(uid: int) -> None:
@@ -410,18 +448,20 @@ def vm_size_bytes() -> int:
         os.close(fd)
 
 
-def apply_rlimits(cpu_s: float, memory_mb: int, file_size_mb: int, open_files: int, no_threads: bool) -> None:
-    """Limit CPU, address space (current size + ``memory_mb``), file size, fds and core dumps."""
+def apply_rlimits(
+    cpu_s: float, memory_mb: int, file_size_mb: int, open_files: int, no_threads: bool, vm_size: int = 0
+) -> None:
+    """Limit CPU, address space (``vm_size`` or the current size, plus ``memory_mb``), file size,
+    open files and core dumps."""
     cpu = max(1, int(cpu_s + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     fsize = file_size_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG instead
     if no_threads:
         resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
-    budget = vm_size_bytes() + memory_mb * 1024 * 1024
+    budget = (vm_size or vm_size_bytes()) + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
 
 

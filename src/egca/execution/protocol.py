@@ -8,11 +8,13 @@ the HMAC and the sequence number are verified (see :mod:`egca.execution.runner`)
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import os
 import pickle
 import struct
-from typing import Any
+import sys
+from typing import Any, ClassVar
 
 from egca.execution.runner import Mac
 
@@ -42,9 +44,27 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _Unpickler(pickle.Unpickler):
+    """Resolves egca's classes from a registry, so a worker can drop egca from ``sys.modules``."""
+
+    registry: ClassVar[dict[tuple[str, str], Any]] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        hit = self.registry.get((module, name))
+        return hit if hit is not None else super().find_class(module, name)
+
+
+def register_classes() -> None:
+    """Remember every class and constant of egca's loaded modules for :func:`recv`."""
+    for modname, mod in list(sys.modules.items()):
+        if modname == "egca" or modname.startswith("egca."):
+            for name, value in list(vars(mod).items()):
+                _Unpickler.registry[(modname, name)] = value
+
+
 def recv(fd: int) -> Any:
     (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
-    return pickle.loads(_read_exact(fd, n))
+    return _Unpickler(io.BytesIO(_read_exact(fd, n))).load()
 
 
 def verify_record(mac: Mac, line: bytes, expected_seq: int) -> dict[str, Any] | None:

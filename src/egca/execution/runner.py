@@ -19,7 +19,6 @@ import operator
 import os
 import sys
 import time
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -53,18 +52,56 @@ class UntrustedResult(Exception):
 # Keeping the harness honest
 
 
-class Guard:
-    """Snapshots of module and class dictionaries, restored before each test and each record.
+def _dict_version_reader() -> Callable[[dict[str, Any]], int] | None:
+    """A reader of CPython's private dict version tag, if it works on this interpreter.
 
-    The check compares keys and values by identity in C (``map(operator.is_, ...)``), so it costs
-    microseconds and never calls an ``__eq__`` a program may have planted.
+    Reading memory does not write to the dict, so checking a guarded dictionary in a forked child
+    costs no copy-on-write page faults (iterating it would touch every key and value). The reader
+    is only used after a self-test shows that the tag changes when the dict changes.
+    """
+    if sys.implementation.name != "cpython":
+        return None
+    import ctypes
+
+    def read(d: dict[str, Any]) -> int:
+        return int(ctypes.c_uint64.from_address(id(d) + 24).value)
+
+    probe: dict[str, Any] = {"a": 1}
+    try:
+        v0 = read(probe)
+        probe["b"] = 2
+        v1 = read(probe)
+        del probe["a"]
+        v2 = read(probe)
+    except (ValueError, OSError):
+        return None
+    return read if v0 != v1 != v2 else None
+
+
+class Guard:
+    """Snapshots of dictionaries (modules, classes, builtins), restored before each test and record.
+
+    The check reads each dict's version tag when the interpreter allows it, otherwise it compares
+    keys and values by identity in C (``map(operator.is_, ...)``); neither calls an ``__eq__`` a
+    program may have planted.
     """
 
-    def __init__(self, modules: list[types.ModuleType], classes: list[type]) -> None:
-        self._mods = [(m.__dict__, dict(m.__dict__)) for m in modules]
+    def __init__(self, dicts: list[dict[str, Any]], classes: list[type]) -> None:
+        self._dicts = [(d, dict(d)) for d in dicts]
         self._classes = [(c, dict(vars(c))) for c in classes]
-        self._keys = [(tuple(snap), tuple(snap.values())) for _, snap in self._mods]
+        self._keys = [(tuple(snap), tuple(snap.values())) for _, snap in self._dicts]
         self._ckeys = [(tuple(snap), tuple(snap.values())) for _, snap in self._classes]
+        self._version = _dict_version_reader()
+        import gc
+
+        # The real dict behind each class's mappingproxy (for the version tag).
+        self._cdicts = [gc.get_referents(vars(c))[0] for c in classes]
+        self._versions = self._read_versions()
+
+    def _read_versions(self) -> list[int] | None:
+        if self._version is None:
+            return None
+        return [self._version(d) for d, _ in self._dicts] + [self._version(d) for d in self._cdicts]
 
     @staticmethod
     def _same(live: Any, keys: tuple[Any, ...], vals: tuple[Any, ...]) -> bool:
@@ -73,13 +110,15 @@ class Guard:
         )
 
     def restore(self) -> bool:
-        """Undo any change to the guarded modules and classes; return True if something changed."""
+        """Undo any change to the guarded dictionaries and classes; return True if one changed."""
+        if self._versions is not None and self._read_versions() == self._versions:
+            return False
         changed = False
-        for (live, snap), (keys, vals) in zip(self._mods, self._keys):
+        for (live, snap), (keys, vals) in zip(self._dicts, self._keys):
             if self._same(live, keys, vals):
                 continue
             changed = True
-            live.clear()  # also restores the insertion order the fast check relies on
+            live.clear()  # also restores the insertion order the identity check relies on
             live.update(snap)
         for (cls, csnap), (keys, vals) in zip(self._classes, self._ckeys):
             current = vars(cls)
@@ -91,19 +130,16 @@ class Guard:
             for k, v in csnap.items():
                 if current.get(k, MISSING) is not v and k not in ("__dict__", "__weakref__"):
                     type.__setattr__(cls, k, v)
+        self._versions = self._read_versions()
         return changed
 
 
-def default_guard() -> Guard:
+def default_guard(extra: tuple[dict[str, Any], ...] = ()) -> Guard:
+    """Guard the builtins, the modules the harness and tests rely on, and the harness's classes."""
     own = [sys.modules[n] for n in ("egca.execution.runner", "egca.execution.values", "egca.tasks.task")]
+    modules = [builtins, math, operator, copy, values, oracles, *own]
     classes = [Checker, CheckFailed, UntrustedResult, Channel, Mac, values.Opaque]
-    return Guard([builtins, math, operator, copy, *own], classes)
-
-
-def hide_harness_modules() -> None:
-    """Drop egca's modules from ``sys.modules`` so a program cannot look the running harness up."""
-    for name in [n for n in sys.modules if n == "egca" or n.startswith("egca.")]:
-        del sys.modules[name]
+    return Guard([m.__dict__ for m in modules] + list(extra), classes)
 
 
 class Mac:
@@ -131,8 +167,8 @@ _encode = _json.make_encoder(  # the C encoder, immune to patches of the json pa
 class Channel:
     """Writes authenticated records to the result pipe."""
 
-    def __init__(self, fd: int, key: bytes, guard: Guard) -> None:
-        self._fd, self._mac, self._guard = fd, Mac(key), guard
+    def __init__(self, fd: int, mac: Mac, guard: Guard) -> None:
+        self._fd, self._mac, self._guard = fd, mac, guard
         self._seq = 0
 
     def emit(self, record: dict[str, Any]) -> None:
@@ -321,7 +357,7 @@ def run_job(
     compiled_prelude: Any,
     channel: Channel,
     guard: Guard,
-    builtins_snapshot: dict[str, Any],
+    namespaces: tuple[dict[str, Any], dict[str, Any]],
     trusted: frozenset[int],
     output_limit: int,
 ) -> None:
@@ -335,7 +371,8 @@ def run_job(
         channel.emit({"k": "load", "ok": False, "status": status, "message": message, "error": error})
         channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
 
-    prog_ns: dict[str, Any] = {"__name__": "__egca_candidate__", "__builtins__": dict(builtins_snapshot)}
+    prog_builtins, test_builtins = namespaces  # fresh copies made by the worker before the fork
+    prog_ns: dict[str, Any] = {"__name__": "__egca_candidate__", "__builtins__": prog_builtins}
     try:
         if job.setup:
             exec(compile(job.setup, "<setup>", "exec", dont_inherit=True), prog_ns)
@@ -385,9 +422,9 @@ def run_job(
             )
             return
     guard.restore()
-    shadow = builtins_snapshot.keys()
+    shadow = test_builtins.keys()
     test_ns: dict[str, Any] = {k: v for k, v in prog_ns.items() if k not in shadow or k == job.entry_point}
-    test_ns["__builtins__"] = dict(builtins_snapshot)
+    test_ns["__builtins__"] = test_builtins  # guarded: restored before every test
     test_ns["__name__"] = "__egca_tests__"
     test_ns[CHECKER_NAME] = Checker()
     wrapped = _wrap_entry(entry, trusted) if entry is not None else None

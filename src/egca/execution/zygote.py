@@ -76,7 +76,7 @@ class Plan:
     landlock_abi: int = 0
     landlock_fd: int | None = None  # ruleset built once for the worker's fixed work directory
     seccomp_arch: str | None = None
-    seccomp_filter: bytes = b""
+    seccomp_filter: isolation.SeccompFilter | None = None
     child_netns: bool = False  # unprivileged: each child unshares user+net namespaces
     workdir: str = ""
 
@@ -112,7 +112,7 @@ def _child(
     limits: Limits,
     plan: Plan,
     write_fd: int,
-    key: bytes,
+    mac: runner.Mac,
     compiled: tuple[list[Any], Any],
     state: dict[str, Any],
 ) -> None:
@@ -126,12 +126,9 @@ def _child(
         os.dup2(write_fd, RESULT_FD)
         os.closerange(RESULT_FD + 1, LANDLOCK_FD)
         os.closerange(LANDLOCK_FD + 1, 65536)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        channel = runner.Channel(RESULT_FD, key, state["guard"])
+        channel = runner.Channel(RESULT_FD, mac, state["guard"])
         try:
-            os.chdir(plan.workdir)
-            os.environ.clear()
-            os.environ.update(isolation.clean_environment(plan.workdir))
+            os.chdir(plan.workdir)  # the environment was made clean once, in the worker
             if plan.child_netns:
                 isolation.unshare_network(as_root=False)
             isolation.apply_rlimits(
@@ -140,6 +137,7 @@ def _child(
                 file_size_mb=limits.file_size_mb,
                 open_files=limits.open_files,
                 no_threads=plan.uid is not None,
+                vm_size=state["vm_size"],
             )
             if plan.landlock_fd is not None:
                 isolation.landlock_enforce(plan.landlock_fd)
@@ -153,13 +151,12 @@ def _child(
                 isolation.drop_privileges(plan.uid)
             elif plan.drop_caps:
                 isolation.drop_capabilities(os.uname().machine)
-            if plan.seccomp_filter:
-                isolation.seccomp_install(plan.seccomp_filter)
+            if plan.seccomp_filter is not None:
+                plan.seccomp_filter.install()
         except Exception as e:  # fail closed: never run a program with a missing layer
             channel.emit({"k": "fatal", "message": f"isolation setup failed: {e}"})
             os._exit(EXIT_ISOLATION_FAILED)
         gc.enable()
-        runner.hide_harness_modules()
         runner.run_job(
             job,
             compiled[0],
@@ -223,17 +220,18 @@ def execute(job: ExecJob, limits: Limits, plan: Plan, state: dict[str, Any]) -> 
         compiled = state["compiled"].get(job)
     except SyntaxError as e:
         return _harness_error(n, f"test code does not compile: {e}", t_start)
-    key = os.urandom(16)
+    mac = runner.Mac(os.urandom(16))  # a fresh key per program
     r, w = os.pipe()
+    state["vm_size"] = isolation.vm_size_bytes()
     gc.freeze()
-    pid = os.fork()
+    pid = isolation.raw_fork()
     if pid == 0:
         os.close(r)
-        _child(job, limits, plan, w, key, compiled, state)
+        _child(job, limits, plan, w, mac, compiled, state)
     gc.unfreeze()
     os.close(w)
     try:
-        return _supervise(pid, r, runner.Mac(key), n, limits, t_start)
+        return _supervise(pid, r, mac, n, limits, t_start)
     finally:
         os.close(r)
         _kill_group(pid)
@@ -504,11 +502,19 @@ def plan_layers(config: isolation.IsolationConfig, worker_index: int, base: str)
     if config.seccomp:
         plan.seccomp_arch = isolation.seccomp_arch()
         if plan.seccomp_arch is not None:
-            plan.seccomp_filter = isolation.seccomp_template(plan.seccomp_arch)
+            plan.seccomp_filter = isolation.SeccompFilter(
+                isolation.seccomp_template(plan.seccomp_arch, "child")
+            )
         else:
             plan.missing["seccomp"] = f"no syscall table for {sys.platform}/{os.uname().machine}"
     else:
         plan.missing["seccomp"] = "disabled by configuration"
+    if plan.seccomp_filter is not None:
+        try:  # the part of the filter the worker itself can live with: inherited by every child
+            isolation.seccomp_install(isolation.seccomp_template(plan.seccomp_arch or "", "worker"))
+        except isolation.IsolationError as e:
+            plan.seccomp_filter = None
+            plan.missing["seccomp"] = str(e)
     _probe(plan, base)
     return plan
 
@@ -593,24 +599,26 @@ def _probe(plan: Plan, base: str) -> None:
         plan.layers["uid"] = f"unprivileged uid {plan.uid}"
     if plan.drop_caps:
         plan.layers["caps"] = "uid 0 with every capability dropped"
-    if plan.seccomp_filter:
+    if plan.seccomp_filter is not None:
         if probe.get("fork") == "blocked":
             plan.layers["seccomp"] = (
                 f"BPF filter ({plan.seccomp_arch}): no fork/exec/sockets/ptrace/signals out"
             )
         else:
             plan.missing["seccomp"] = "seccomp filter did not hold"
-            plan.seccomp_filter = b""
+            plan.seccomp_filter = None
     plan.layers.setdefault("env", "scrubbed environment")
     plan.layers["probe"] = ", ".join(f"{k}={v}" for k, v in probe.items() if k != "env")
 
 
 def _state(base: str) -> dict[str, Any]:
+    program_builtins, test_builtins = dict(builtins.__dict__), dict(builtins.__dict__)
     return {
         "base": base,
+        "vm_size": 0,
         "compiled": _Compiled(),
-        "guard": runner.default_guard(),
-        "builtins": dict(builtins.__dict__),
+        "guard": runner.default_guard((test_builtins,)),
+        "builtins": (program_builtins, test_builtins),
         "trusted": trusted_type_ids(),
     }
 
@@ -625,9 +633,19 @@ def serve(config: dict[str, Any]) -> None:
     iso = isolation.IsolationConfig(**config.get("isolation", {}))
     base = tempfile.mkdtemp(prefix="egca-worker-")
     os.chmod(base, 0o711)
+    # Children inherit all of this: a clean environment pointing at the work directory, and
+    # oversized writes failing with EFBIG instead of killing the process.
+    os.environ.clear()
+    os.environ.update(isolation.clean_environment(os.path.join(base, "work")))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         plan = plan_layers(iso, int(config.get("worker_index", 0)), base)
         state = _state(base)
+        # A program must not find the running harness through sys.modules: drop egca's modules
+        # once, here (jobs are unpickled through a registry instead).
+        protocol.register_classes()
+        for name in [n for n in sys.modules if n == "egca" or n.startswith("egca.")]:
+            del sys.modules[name]
         gc.disable()
         protocol.send(out_fd, {"pid": os.getpid(), "layers": plan.layers, "missing": plan.missing})
         while True:
