@@ -7,6 +7,10 @@ import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Reference outputs computed by the tests are cached inside the checkout, not in the user's home.
+os.environ.setdefault(
+    "EGCA_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".pytest_cache", "egca")
+)
 
 import pytest
 

@@ -190,3 +190,20 @@ def test_doctor_json(capsys):
     assert code == 0
     assert "rlimits" in out["active"] and "probes" in out
     assert out["probes"]["secret in environment"][0] == "blocked"
+
+
+def test_eval_writes_per_task_results(tmp_path, capsys):
+    from egca.tasks import load_tasks
+
+    tasks = load_tasks("humaneval", limit=2)
+    samples = tmp_path / "samples.jsonl"
+    lines = [
+        {"task_id": t.task_id, "completion": c} for t in tasks for c in (t.metadata["canonical_solution"], "")
+    ]
+    samples.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    main(
+        ["eval", "--dataset", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), "--json"]
+    )
+    capsys.readouterr()
+    per_task = [json.loads(x) for x in (tmp_path / "o" / "tasks.jsonl").read_text().splitlines()]
+    assert [(r["n"], r["correct"], r["pass@1"]) for r in per_task] == [(2, 1, 0.5), (2, 1, 0.5)]

@@ -122,9 +122,29 @@ def evaluate_samples(
     return rows, summary
 
 
-def write_results(out_dir: Path, rows: Sequence[SampleResult], summary: EvalSummary) -> tuple[Path, Path]:
-    """``results.jsonl`` (one line per sample) next to ``summary.json``."""
+def per_task(rows: Sequence[SampleResult], ks: Sequence[int] = (1,)) -> list[dict[str, Any]]:
+    """One record per task: samples, correct samples, pass@k and the verdict counts."""
+    from egca.eval.passk import pass_at_k
+
+    grouped: dict[str, list[SampleResult]] = {}
+    for r in rows:
+        grouped.setdefault(r.task_id, []).append(r)
+    out = []
+    for task_id, rs in grouped.items():
+        n, c = len(rs), sum(r.passed for r in rs)
+        rec: dict[str, Any] = {"task_id": task_id, "n": n, "correct": c}
+        rec.update({f"pass@{k}": pass_at_k(n, c, k) for k in ks if k <= n})
+        rec["statuses"] = dict(Counter(r.status for r in rs))
+        out.append(rec)
+    return out
+
+
+def write_results(
+    out_dir: Path, rows: Sequence[SampleResult], summary: EvalSummary, ks: Sequence[int] = (1,)
+) -> tuple[Path, Path]:
+    """``results.jsonl`` (one line per sample) and ``tasks.jsonl`` (per task) next to ``summary.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     a = write_jsonl(out_dir / "results.jsonl", [r.to_dict() for r in rows])
+    write_jsonl(out_dir / "tasks.jsonl", per_task(rows, ks))
     b = write_json(out_dir / "summary.json", summary.to_dict())
     return a, b

@@ -304,7 +304,23 @@ def seccomp_arch() -> str | None:
 # Denied in the child only: the worker itself forks, kills and reaps children, and the child uses
 # these while it isolates itself (before its own filter is installed).
 _CHILD_ONLY = frozenset(
-    ["fork", "vfork", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "unshare", "setrlimit", "prlimit64"]
+    [
+        "fork",
+        "vfork",
+        "pidfd_open",
+        "pidfd_send_signal",
+        "pidfd_getfd",
+        "setuid",
+        "setgid",
+        "setreuid",
+        "setregid",
+        "setresuid",
+        "setresgid",
+        "setgroups",
+        "unshare",
+        "setrlimit",
+        "prlimit64",
+    ]
 )
 
 
