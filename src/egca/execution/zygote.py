@@ -470,8 +470,10 @@ def plan_layers(config: isolation.IsolationConfig, worker_index: int, base: str)
                 plan.layers["netns"] = "empty network namespace per worker"
             except isolation.IsolationError as e:
                 plan.missing["netns"] = str(e)
-        else:
+        elif _child_can_unshare_network():
             plan.child_netns = True
+        else:
+            plan.missing["netns"] = "unprivileged user namespaces are not available"
     else:
         plan.missing["netns"] = "disabled by configuration"
     if config.filesystem:
@@ -517,6 +519,19 @@ def plan_layers(config: isolation.IsolationConfig, worker_index: int, base: str)
             plan.missing["seccomp"] = str(e)
     _probe(plan, base)
     return plan
+
+
+def _child_can_unshare_network() -> bool:
+    """Whether an unprivileged child can enter a new user+network namespace here."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.unshare_network(as_root=False)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 _PROBE = r"""
