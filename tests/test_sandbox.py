@@ -151,3 +151,22 @@ def test_to_dict_is_json_ready(sandbox):
     r = sandbox.run(job(ADD, "assert f(1, 2) == 3"))
     d = json.loads(json.dumps(r.to_dict()))
     assert d["status"] == "passed" and d["tests"][0]["status"] == "passed"
+
+
+def test_record_calls_snapshots_arguments_before_the_call(sandbox):
+    prog = "def f(xs, k=1):\n    xs.append(k)\n    return sum(xs)\n"
+    tests = asserts("a = [1]\nassert f(a) == 2\nassert f(a, k=3) == 5", "assert f([]) == 0")
+    r = sandbox.run(ExecJob(prog, tests, entry_point="f", record_calls=True))
+    first, second = r.tests
+    assert [c.args for c in first.calls] == [([1],), ([1, 1],)]  # as passed, not as mutated
+    assert [c.kwargs for c in first.calls] == [{}, {"k": 3}]
+    assert [c.result for c in first.calls] == [2, 5]
+    assert second.status is Status.FAILED and second.calls[0].result == 1
+    boom = sandbox.run(
+        ExecJob(
+            "def f(x):\n    return 1 / x\n", asserts("assert f(0) == 1"), entry_point="f", record_calls=True
+        )
+    )
+    assert boom.tests[0].calls[0].raised == "ZeroDivisionError"
+    plain = sandbox.run(ExecJob(prog, tests, entry_point="f"))
+    assert plain.tests[0].calls == ()

@@ -38,6 +38,7 @@ class ExecJob:
     oracle: Oracle = "eq"
     capture: bool = False  # return each ``call`` test's output (used to compute expected outputs)
     fail_fast: bool = False  # stop at the first test that does not pass (the rest are ``skipped``)
+    record_calls: bool = False  # record each entry-point call made by the tests (args, result)
     limits: Limits | None = None  # None: the sandbox's default limits
     timeout_floor_s: float = 0.0  # per-test timeout at least this (slow references, EvalPlus-style)
     tags: dict[str, str] = field(default_factory=dict)

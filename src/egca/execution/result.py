@@ -48,6 +48,16 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class CallRecord:
+    """One call of the entry point from test code: arguments (as plain values) and outcome."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any = None
+    raised: str | None = None  # exception type name when the call raised
+
+
+@dataclass(frozen=True)
 class TestResult:
     """The explicit record of one test."""
 
@@ -59,6 +69,7 @@ class TestResult:
     duration_s: float = 0.0
     error: ErrorInfo | None = None
     output: Any = None  # plain value returned by the entry point (``capture`` jobs, ``call`` tests)
+    calls: tuple[CallRecord, ...] = ()  # entry-point calls made by the test (``record_calls`` jobs)
 
     def to_dict(self) -> dict[str, Any]:
         return {

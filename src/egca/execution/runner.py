@@ -337,15 +337,41 @@ class CappedWriter(io.TextIOBase):
 # The run
 
 
-def _wrap_entry(fn: Callable[..., Any], trusted: frozenset[int]) -> Callable[..., Any]:
+MAX_RECORDED_CALLS = 64
+
+
+def _wrap_entry(
+    fn: Callable[..., Any], trusted: frozenset[int], calls: list[dict[str, Any]] | None = None
+) -> Callable[..., Any]:
+    """The entry point as the tests see it: results are checked, calls optionally recorded.
+
+    With ``calls``, every call from the test code (not the program's own recursion) appends
+    ``{"args": wire, "kwargs": wire, "result": wire}`` or ``{"args": ..., "raised": type name}``;
+    arguments are snapshotted before the call, so later mutation does not rewrite them.
+    """
+
     def candidate(*args: Any, **kwargs: Any) -> Any:
-        result = fn(*args, **kwargs)
+        record: dict[str, Any] | None = None
+        if calls is not None and len(calls) < MAX_RECORDED_CALLS:
+            record = {
+                "args": values.to_wire(values.plain(args)),
+                "kwargs": values.to_wire(values.plain(kwargs)),
+            }
+            calls.append(record)
+        try:
+            result = fn(*args, **kwargs)
+        except _BaseException as e:
+            if record is not None:
+                record["raised"] = type(e).__name__
+            raise
         bad = values.untrusted_type(result, trusted)
         if bad is not None:
             raise UntrustedResult(
                 f"the entry point returned an instance of {bad}, a class that overrides comparison or "
                 "arithmetic; results must be plain values"
             )
+        if record is not None:
+            record["result"] = values.to_wire(values.plain(result))
         return result
 
     return candidate
@@ -427,7 +453,8 @@ def run_job(
     test_ns["__builtins__"] = test_builtins  # guarded: restored before every test
     test_ns["__name__"] = "__egca_tests__"
     test_ns[CHECKER_NAME] = Checker()
-    wrapped = _wrap_entry(entry, trusted) if entry is not None else None
+    calls: list[dict[str, Any]] | None = [] if job.record_calls else None
+    wrapped = _wrap_entry(entry, trusted, calls) if entry is not None else None
     if compiled_prelude is not None:
         try:
             exec(compiled_prelude, test_ns)
@@ -443,6 +470,8 @@ def run_job(
 
     for i, test in enumerate(job.tests):
         guard.restore()
+        if calls is not None:
+            calls.clear()
         start = _perf()
         status, message, error, output = "passed", "", None, None
         try:
@@ -473,6 +502,8 @@ def run_job(
         }
         if output is not None:
             record["output"] = output
+        if calls:
+            record["calls"] = list(calls)
         channel.emit(record)
         if job.fail_fast and status != "passed":
             break

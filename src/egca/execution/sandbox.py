@@ -25,7 +25,7 @@ from typing import Any
 from egca.execution import protocol
 from egca.execution.isolation import LAYERS, IsolationConfig
 from egca.execution.job import ExecJob, Limits
-from egca.execution.result import ErrorInfo, ExecResult, Status, TestResult
+from egca.execution.result import CallRecord, ErrorInfo, ExecResult, Status, TestResult
 from egca.execution.values import from_wire
 
 log = logging.getLogger("egca.sandbox")
@@ -154,6 +154,7 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
             duration_s=float(t.get("duration_s", 0.0)),
             error=err(t.get("error")),
             output=from_wire(t["output"]) if "output" in t else None,
+            calls=tuple(_call(c) for c in t.get("calls", ())),
         )
         for t in d["tests"]
     )
@@ -165,6 +166,16 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
         stdout=str(d.get("stdout", "")),
         stderr=str(d.get("stderr", "")),
         isolation=isolation,
+    )
+
+
+def _call(c: dict[str, Any]) -> CallRecord:
+    args = from_wire(c.get("args", {"t": "tuple", "v": []}))
+    return CallRecord(
+        args=tuple(args) if isinstance(args, (list, tuple)) else (args,),
+        kwargs=dict(from_wire(c.get("kwargs", {"t": "dict", "v": []}))),
+        result=from_wire(c["result"]) if "result" in c else None,
+        raised=c.get("raised"),
     )
 
 
