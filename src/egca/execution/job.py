@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from egca.tasks.task import Task, TestCase
 
@@ -39,6 +40,9 @@ class ExecJob:
     capture: bool = False  # return each ``call`` test's output (used to compute expected outputs)
     fail_fast: bool = False  # stop at the first test that does not pass (the rest are ``skipped``)
     record_calls: bool = False  # record each entry-point call made by the tests (args, result)
+    # Instead of the tests: call the entry point once with (args, kwargs) under the tracer.
+    trace: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    trace_max_events: int = 10_000
     limits: Limits | None = None  # None: the sandbox's default limits
     timeout_floor_s: float = 0.0  # per-test timeout at least this (slow references, EvalPlus-style)
     tags: dict[str, str] = field(default_factory=dict)

@@ -97,6 +97,7 @@ class ExecResult:
     stdout: str = ""
     stderr: str = ""
     isolation: tuple[str, ...] = field(default=())
+    trace: dict[str, Any] | None = None  # ``trace`` jobs: events, truncated, result or raised
 
     @property
     def passed(self) -> bool:

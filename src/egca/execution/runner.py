@@ -25,6 +25,8 @@ from typing import Any
 from egca.execution import oracles, values
 from egca.execution.rewrite import CHECKER_NAME
 from egca.tasks.task import MISSING
+from egca.trace.tracer import Tracer
+from egca.trace.writes import write_sets
 
 CANDIDATE_FILE = "<candidate>"
 MESSAGE_LIMIT = 1000
@@ -467,6 +469,13 @@ def run_job(
         test_ns[job.entry_point] = wrapped
     test_ns[CHECKER_NAME] = Checker()
     channel.emit({"k": "load", "ok": True, "duration_s": _perf() - t0})
+    if job.trace is not None and entry is not None:
+        args, kwargs = job.trace
+        tracer = Tracer(CANDIDATE_FILE, write_sets(job.program), job.trace_max_events)
+        traced = tracer.run(entry, _deepcopy(tuple(args)), _deepcopy(dict(kwargs)))
+        channel.emit({"k": "trace", **traced})
+        channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
+        return
 
     for i, test in enumerate(job.tests):
         guard.restore()

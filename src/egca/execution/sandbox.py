@@ -166,6 +166,7 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
         stdout=str(d.get("stdout", "")),
         stderr=str(d.get("stderr", "")),
         isolation=isolation,
+        trace=d.get("trace"),
     )
 
 

@@ -359,6 +359,7 @@ def _assemble(
     load: dict[str, Any] | None = None
     end: dict[str, Any] = {}
     fatal = None
+    trace: dict[str, Any] | None = None
     for rec in records:
         kind = rec.get("k")
         if kind == "load":
@@ -371,6 +372,8 @@ def _assemble(
             end = rec
         elif kind == "fatal":
             fatal = rec.get("message", "isolation failed")
+        elif kind == "trace":
+            trace = {k: v for k, v in rec.items() if k not in ("k", "seq")}
 
     signaled = os.WIFSIGNALED(wait_status)
     sig = os.WTERMSIG(wait_status) if signaled else 0
@@ -451,6 +454,7 @@ def _assemble(
         "duration_s": time.perf_counter() - t_start,
         "stdout": end.get("stdout", ""),
         "stderr": end.get("stderr", ""),
+        "trace": trace,
     }
 
 

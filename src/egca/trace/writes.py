@@ -83,7 +83,9 @@ class _Writes(ast.NodeVisitor):
             name = _root_name(func.value)
             if name:
                 self._add(node.lineno, [name])
-        fname = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        fname = (
+            func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        )
         if fname in MUTATING_FUNCTIONS and node.args:
             name = _root_name(node.args[0])
             if name:
