@@ -12,9 +12,28 @@ import ast
 from collections import defaultdict
 
 MUTATING_METHODS = frozenset(
-    "append extend insert pop remove sort reverse clear update add discard setdefault popitem "
-    "appendleft extendleft popleft rotate difference_update intersection_update "
-    "symmetric_difference_update".split()
+    [
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "sort",
+        "reverse",
+        "clear",
+        "update",
+        "add",
+        "discard",
+        "setdefault",
+        "popitem",
+        "appendleft",
+        "extendleft",
+        "popleft",
+        "rotate",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+    ]
 )
 # Functions whose first argument they mutate.
 MUTATING_FUNCTIONS = frozenset({"heappush", "heappop", "heapify", "heapreplace", "heappushpop", "shuffle"})
