@@ -1,0 +1,1 @@
+"""Credit stage: routing, earliest-divergence localization, token spans and the advantage operator."""
