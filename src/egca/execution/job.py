@@ -43,6 +43,7 @@ class ExecJob:
     # Instead of the tests: call the entry point once with (args, kwargs) under the tracer.
     trace: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     trace_max_events: int = 10_000
+    trace_function: str | None = None  # trace this module-level function instead of the entry point
     limits: Limits | None = None  # None: the sandbox's default limits
     timeout_floor_s: float = 0.0  # per-test timeout at least this (slow references, EvalPlus-style)
     tags: dict[str, str] = field(default_factory=dict)

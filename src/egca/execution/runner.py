@@ -469,10 +469,11 @@ def run_job(
         test_ns[job.entry_point] = wrapped
     test_ns[CHECKER_NAME] = Checker()
     channel.emit({"k": "load", "ok": True, "duration_s": _perf() - t0})
-    if job.trace is not None and entry is not None:
+    target = prog_ns.get(job.trace_function) if job.trace_function else entry
+    if job.trace is not None and callable(target):
         args, kwargs = job.trace
         tracer = Tracer(CANDIDATE_FILE, write_sets(job.program), job.trace_max_events)
-        traced = tracer.run(entry, _deepcopy(tuple(args)), _deepcopy(dict(kwargs)))
+        traced = tracer.run(target, _deepcopy(tuple(args)), _deepcopy(dict(kwargs)))
         channel.emit({"k": "trace", **traced})
         channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
         return

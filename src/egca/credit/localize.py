@@ -1,0 +1,287 @@
+"""Route a rollout to its mode and, in logic mode, localize its earliest divergence (no LLM).
+
+Steps for a program that runs and fails a test (egca-method.md §5a):
+
+1. **Probe.** Rerun the tests with every entry-point call recorded; the first call (in test order)
+   whose result differs from the reference's result on the same arguments is the probe.
+2. **Call-level oracle.** Trace the candidate on the probe; every call of the entry point inside
+   the trace (recursion included) is checked against the reference on the same arguments. The first
+   wrong call to return has only right children: it is the buggy frame.
+3. **Value / control-flow / return divergence** inside that frame against the reference's trace
+   on the same arguments (:mod:`egca.credit.divergence`).
+
+Every sandbox run goes through :class:`~egca.execution.Sandbox`; nothing here executes a program.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from egca.credit.divergence import Divergence, ProgramIndex, Span, find_divergence, frame_events
+from egca.credit.types import Mode
+from egca.execution import ExecJob, ExecResult, Sandbox, Status
+from egca.execution.values import from_wire, to_wire
+from egca.tasks.task import Task, TestCase
+
+TIMEOUT_LIKE = (Status.TIMEOUT, Status.MEMORY, Status.CRASHED)
+
+
+@dataclass(frozen=True)
+class Localization:
+    """The mode of a rollout and, when found, the divergent statement of the candidate."""
+
+    mode: Mode
+    span: Span | None = None
+    kind: str | None = None
+    fallback: bool = False
+    reason: str = ""
+    probe: dict[str, Any] | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    reference: str = ""
+    analysis_s: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.mode in (Mode.CORRECT, Mode.CONSTRAINT):
+            return "uniform"
+        return f"fallback:{self.reason}" if self.fallback else "localized"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "span": self.span.to_dict() if self.span else None,
+            "kind": self.kind,
+            "fallback": self.fallback,
+            "reason": self.reason,
+            "probe": self.probe,
+            "evidence": self.evidence,
+            "reference": self.reference,
+            "status": self.status,
+        }
+
+
+def route_error(program: str, result: ExecResult) -> Localization:
+    """Syntax mode: the offending statement (SyntaxError position, innermost candidate frame)."""
+    err = result.error
+    if result.status in TIMEOUT_LIKE:
+        reason = "timeout" if result.status is Status.TIMEOUT else "crash"
+        return Localization(Mode.SYNTAX, fallback=True, reason=reason, kind="crash")
+    if err is not None and err.type == "RecursionError":
+        return Localization(Mode.SYNTAX, fallback=True, reason="recursion", kind="crash")
+    if err is None or err.line is None:
+        return Localization(Mode.SYNTAX, fallback=True, reason="no_error_line", kind="crash")
+    span: Span | None = None
+    if result.status is not Status.SYNTAX_ERROR:
+        try:
+            span = ProgramIndex(program).span_of(err.line)
+        except SyntaxError:
+            span = None
+        if err.col is not None and err.end_col is not None and err.end_line is not None:
+            span = Span(err.line, err.end_line, err.col, err.end_col)  # the failing expression
+    if span is None:
+        col = err.col or 0
+        end_col = err.end_col if err.end_col is not None and err.end_line in (None, err.line) else col + 1
+        span = Span(err.line, err.end_line or err.line, col, max(end_col, col + 1))
+    return Localization(
+        Mode.SYNTAX, span=span, kind="crash", evidence={"error": f"{err.type}: {err.message}"[:300]}
+    )
+
+
+class Localizer:
+    """Routes rollouts and localizes logic-mode ones against a task's reference."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self._ref_out: dict[tuple[str, str], Any] = {}  # (reference, args) -> wire output or None
+        self._ref_trace: dict[tuple[str, str], dict[str, Any]] = {}
+        self._indexes: dict[str, ProgramIndex | None] = {}
+
+    # -- reference runs (cached) ----------------------------------------------------------------
+
+    def _index(self, source: str) -> ProgramIndex | None:
+        if source not in self._indexes:
+            try:
+                self._indexes[source] = ProgramIndex(source)
+            except SyntaxError:
+                self._indexes[source] = None
+        return self._indexes[source]
+
+    def _reference_outputs(
+        self, task: Task, reference: str, calls: list[tuple[Any, ...]], function: str | None = None
+    ) -> list[Any]:
+        function = function or task.entry_point
+        keys = [(reference + "\0" + function, json.dumps(to_wire(args), sort_keys=True)) for args in calls]
+        todo = [(k, a) for k, a in zip(keys, calls) if k not in self._ref_out]
+        if todo:
+            tests = tuple(TestCase(i, kind="call", args=a) for i, (_, a) in enumerate(todo))
+            job = ExecJob(reference, tests, entry_point=function, setup=task.setup, capture=True)
+            res = self.sandbox.run(job)
+            for (k, _), t in zip(todo, res.tests):
+                self._ref_out[k] = to_wire(t.output) if t.status is Status.PASSED else None
+        return [self._ref_out[k] for k in keys]
+
+    def _trace(
+        self, task: Task, program: str, args: tuple[Any, ...], cache: bool, function: str | None = None
+    ) -> dict[str, Any] | None:
+        key = (program + "\0" + (function or ""), json.dumps(to_wire(args), sort_keys=True))
+        if cache and key in self._ref_trace:
+            return self._ref_trace[key]
+        job = ExecJob(
+            program,
+            (),
+            entry_point=task.entry_point,
+            setup=task.setup,
+            trace=(args, {}),
+            trace_function=function,
+        )
+        res = self.sandbox.run(job)
+        trace = res.trace
+        if cache and trace is not None:
+            self._ref_trace[key] = trace
+        return trace
+
+    # -- the cascade ------------------------------------------------------------------------------
+
+    def localize(self, task: Task, program: str, result: ExecResult | None = None) -> Localization:
+        """Mode and divergent span of ``program`` (``result``: its test run with recorded calls)."""
+        t0 = time.perf_counter()
+        if result is None or not any(t.calls for t in result.tests):
+            result = self.sandbox.run(ExecJob.for_task(task, program, record_calls=True))
+        loc = self._localize(task, program, result)
+        return Localization(**{**loc.__dict__, "analysis_s": time.perf_counter() - t0})
+
+    def _localize(self, task: Task, program: str, result: ExecResult) -> Localization:
+        if result.passed:
+            return Localization(Mode.CORRECT)
+        if result.status is not Status.FAILED:
+            return route_error(program, result)
+        if not task.reference:
+            return Localization(Mode.LOGIC, fallback=True, reason="reference_failed")
+        first = result.first_failing_test
+        calls = [c for c in (first.calls if first else ()) if c.raised is None]
+        if first is None or not calls:
+            return Localization(Mode.LOGIC, fallback=True, reason="no_probe")
+        expected = self._reference_outputs(task, task.reference, [c.args for c in calls])
+        probe_i = next(
+            (i for i, (c, e) in enumerate(zip(calls, expected)) if e is not None and to_wire(c.result) != e),
+            None,
+        )
+        if probe_i is None:
+            return Localization(
+                Mode.LOGIC,
+                fallback=True,
+                reason="no_divergence",
+                evidence={"note": "every entry-point call returned the reference's value"},
+            )
+        probe = calls[probe_i]
+        probe_info = {
+            "args": to_wire(probe.args),
+            "result": to_wire(probe.result),
+            "expected": expected[probe_i],
+        }
+        trace = self._trace(task, program, probe.args, cache=False)
+        if trace is None:
+            return Localization(Mode.LOGIC, fallback=True, reason="trace_failed", probe=probe_info)
+        if trace.get("truncated"):
+            return Localization(Mode.LOGIC, fallback=True, reason="truncated", probe=probe_info)
+        try:
+            index = ProgramIndex(program)
+        except SyntaxError:
+            return Localization(Mode.LOGIC, fallback=True, reason="span_mapping", probe=probe_info)
+        ref_index = self._index(task.reference)
+        if ref_index is None:
+            return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
+        frame = self._buggy_frame(task, trace["events"], self._oracle_functions(task, index, ref_index))
+        if frame is None:
+            return Localization(Mode.LOGIC, fallback=True, reason="no_divergence", probe=probe_info)
+        function, depth, start, args, wrong, right = frame
+        cand_events = frame_events(trace["events"][start:], depth)
+        ref_trace = self._trace(task, task.reference, args, cache=True, function=function)
+        if ref_trace is None or ref_trace.get("truncated"):
+            return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
+        ref_events = frame_events(ref_trace["events"], 1)
+        div = find_divergence(
+            cand_events, ref_events, index, function, right, ref_index=ref_index, ref_function=function
+        )
+        if div is None:
+            return Localization(
+                Mode.LOGIC,
+                fallback=True,
+                reason="no_divergence",
+                probe=probe_info,
+                evidence={"frame_args": to_wire(args)},
+            )
+        return self._found(div, probe_info, args, wrong, right, depth, function)
+
+    @staticmethod
+    def _found(
+        div: Divergence,
+        probe: dict[str, Any],
+        args: tuple[Any, ...],
+        wrong: Any,
+        right: Any,
+        depth: int,
+        function: str,
+    ) -> Localization:
+        evidence = dict(div.evidence)
+        evidence.update(
+            frame_function=function,
+            frame_args=to_wire(args),
+            frame_result=wrong,
+            frame_expected=right,
+            frame_depth=depth,
+        )
+        return Localization(
+            Mode.LOGIC, span=div.span, kind=div.kind, probe=probe, evidence=evidence, reference="curated"
+        )
+
+    @staticmethod
+    def _oracle_functions(task: Task, cand: ProgramIndex, ref: ProgramIndex) -> dict[str, int]:
+        """Module-level functions the reference can judge: same name and arity in both programs."""
+
+        def top(index: ProgramIndex) -> dict[str, int]:
+            return {n.name: len(n.args.args) for n in index.tree.body if isinstance(n, ast.FunctionDef)}
+
+        c, r = top(cand), top(ref)
+        out = {name: arity for name, arity in c.items() if r.get(name) == arity}
+        out.setdefault(task.entry_point, c.get(task.entry_point, -1))
+        return out
+
+    def _buggy_frame(
+        self, task: Task, events: list[list[Any]], functions: dict[str, int]
+    ) -> tuple[str, int, int, tuple[Any, ...], Any, Any] | None:
+        """(function, depth, event index, args, wrong result, right result) of the first wrong call
+        to return among calls the reference can judge (a wrong call whose children are right)."""
+        stack: list[tuple[str, int, int, tuple[Any, ...] | None]] = []
+        frames: list[tuple[str, int, int, tuple[Any, ...], Any]] = []
+        for i, e in enumerate(events):
+            if e[0] == "call":
+                args: tuple[Any, ...] | None = None
+                if e[2] in functions:
+                    try:
+                        args = tuple(from_wire(v) for v in e[4].values())
+                    except ValueError:  # summarised (too large) arguments cannot be replayed
+                        args = None
+                stack.append((e[2], e[1], i, args))
+            elif e[0] == "return" and stack and stack[-1][1] == e[1]:
+                name, d, start, args = stack.pop()
+                if args is not None:
+                    frames.append((name, d, start, args, e[4]))
+        if not frames:
+            return None
+        outs: dict[int, Any] = {}
+        for name in {f[0] for f in frames}:
+            idx = [k for k, f in enumerate(frames) if f[0] == name]
+            for k, o in zip(
+                idx, self._reference_outputs(task, task.reference, [frames[k][3] for k in idx], name)
+            ):
+                outs[k] = o
+        for k, (name, d, start, args, got) in enumerate(frames):  # in return order: children first
+            right = outs.get(k)
+            if right is not None and json.dumps(got, sort_keys=True) != json.dumps(right, sort_keys=True):
+                return name, d, start, args, got, right
+        return None
