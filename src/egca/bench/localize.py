@@ -24,7 +24,7 @@ from typing import Any
 from egca.bench.mutants import Mutant, mutants, restyle
 from egca.credit.localize import Localization, Localizer
 from egca.credit.types import Mode
-from egca.execution import ExecJob, Sandbox
+from egca.execution import ExecJob, Limits, Sandbox
 from egca.tasks import Task, load_tasks
 
 
@@ -98,6 +98,7 @@ def bench_localize(
     restyle_every: int = 3,
     seed: int = 0,
     workers: int | None = None,
+    timeout_s: float = 1.0,
 ) -> dict[str, Any]:
     """Run the benchmark and return the report (``report["lines"]`` is the printable summary)."""
     tasks: list[Task] = []
@@ -106,7 +107,10 @@ def bench_localize(
     cases = select_cases(tasks, per_kind, restyle_every, seed)
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    with Sandbox(workers=workers) as sandbox:
+    # Mutants that loop forever are common (a negated ``while``): a short limit keeps the run fast.
+    with Sandbox(
+        workers=workers, limits=Limits(timeout_s=timeout_s, total_timeout_s=4 * timeout_s)
+    ) as sandbox:
         runs = sandbox.run_many([ExecJob.for_task(c.task, c.mutant.source, record_calls=True) for c in cases])
         localizer = Localizer(sandbox)
         with ThreadPoolExecutor(sandbox.n_workers) as pool:
@@ -167,6 +171,7 @@ def _report(
         "accuracy": _pct([r["hit"] for r in rows]),
         "accuracy_control_flow": _pct([r["hit"] for r in cf]),
         "accuracy_restyled": _pct([r["hit"] for r in restyled]),
+        "accuracy_without_deletions": _pct([r["hit"] for r in rows if r["kind"] != "deleted_statement"]),
         "per_kind": per_kind,
         "baselines": {
             "rltf_error_line": 0.0,  # RLTF gives wrong answers no location ("ignore")
@@ -184,7 +189,9 @@ def _report(
         f"mutants: {n} from {', '.join(datasets)}; routed: "
         + ", ".join(f"{k} {v} ({100 * v / max(1, n):.1f}%)" for k, v in sorted(modes.items())),
         f"logic-mode mutants: {len(rows)}; span contains the mutated line: {report['accuracy']:.1f}% "
-        f"(control flow {report['accuracy_control_flow']:.1f}% of {len(cf)}, restyled {report['accuracy_restyled']:.1f}% of {len(restyled)})",
+        f"(control flow {report['accuracy_control_flow']:.1f}% of {len(cf)}, restyled {report['accuracy_restyled']:.1f}% "
+        f"of {len(restyled)}; without deleted statements {report['accuracy_without_deletions']:.1f}%: a deleted "
+        "statement leaves no token to blame)",
         "baselines: rltf error line 0.0% (no line for wrong answers), "
         f"last statement {report['baselines']['last_statement']:.1f}%, random statement {report['baselines']['random_statement']:.1f}%",
         "per kind: " + ", ".join(f"{k} {v['accuracy']:.0f}% (n={v['n']})" for k, v in per_kind.items()),

@@ -91,6 +91,39 @@ def route_error(program: str, result: ExecResult) -> Localization:
     )
 
 
+def _args_key(args: tuple[Any, ...]) -> str:
+    return json.dumps(to_wire(args), sort_keys=True)
+
+
+def _judgeable_args_key(event: list[Any]) -> str | None:
+    """The arguments of a call event as a key, or None when they cannot identify the call
+    (comprehension frames, iterators and other opaque or summarised values)."""
+    if event[2].startswith("<"):
+        return None
+    text = json.dumps(event[4], sort_keys=True)
+    if '"opaque"' in text or '"summary"' in text:
+        return None
+    try:
+        return _args_key(tuple(from_wire(v) for v in event[4].values()))
+    except ValueError:
+        return None
+
+
+def _calls_by_args(events: list[list[Any]]) -> dict[tuple[str, str], tuple[Any, int, int]]:
+    """(function, args) -> (return value, depth, event index) for the first such call in a trace."""
+    out: dict[tuple[str, str], tuple[Any, int, int]] = {}
+    stack: list[tuple[str, int, int, str | None]] = []
+    for i, e in enumerate(events):
+        if e[0] == "call":
+            key = _judgeable_args_key(e)
+            stack.append((e[2], e[1], i, key))
+        elif e[0] == "return" and stack and stack[-1][1] == e[1]:
+            name, depth, start, key = stack.pop()
+            if key is not None:
+                out.setdefault((name, key), (e[4], depth, start))
+    return out
+
+
 class Localizer:
     """Routes rollouts and localizes logic-mode ones against a task's reference."""
 
@@ -195,15 +228,25 @@ class Localizer:
         ref_index = self._index(task.reference)
         if ref_index is None:
             return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
-        frame = self._buggy_frame(task, trace["events"], self._oracle_functions(task, index, ref_index))
+        probe_ref = self._trace(task, task.reference, probe.args, cache=True)
+        if probe_ref is None or probe_ref.get("truncated"):
+            return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
+        nested = _calls_by_args(probe_ref["events"])  # the reference's own inner calls on the probe
+        frame = self._buggy_frame(
+            task, trace["events"], self._oracle_functions(task, index, ref_index), nested
+        )
         if frame is None:
             return Localization(Mode.LOGIC, fallback=True, reason="no_divergence", probe=probe_info)
         function, depth, start, args, wrong, right = frame
         cand_events = frame_events(trace["events"][start:], depth)
-        ref_trace = self._trace(task, task.reference, args, cache=True, function=function)
-        if ref_trace is None or ref_trace.get("truncated"):
-            return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
-        ref_events = frame_events(ref_trace["events"], 1)
+        if (function, _args_key(args)) in nested and function != task.entry_point:
+            ref_depth, ref_start = nested[(function, _args_key(args))][1:]
+            ref_events = frame_events(probe_ref["events"][ref_start:], ref_depth)
+        else:
+            ref_trace = self._trace(task, task.reference, args, cache=True, function=function)
+            if ref_trace is None or ref_trace.get("truncated"):
+                return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
+            ref_events = frame_events(ref_trace["events"], 1)
         div = find_divergence(
             cand_events, ref_events, index, function, right, ref_index=ref_index, ref_function=function
         )
@@ -252,7 +295,11 @@ class Localizer:
         return out
 
     def _buggy_frame(
-        self, task: Task, events: list[list[Any]], functions: dict[str, int]
+        self,
+        task: Task,
+        events: list[list[Any]],
+        functions: dict[str, int],
+        nested: dict[tuple[str, str], tuple[Any, int, int]],
     ) -> tuple[str, int, int, tuple[Any, ...], Any, Any] | None:
         """(function, depth, event index, args, wrong result, right result) of the first wrong call
         to return among calls the reference can judge (a wrong call whose children are right)."""
@@ -261,11 +308,8 @@ class Localizer:
         for i, e in enumerate(events):
             if e[0] == "call":
                 args: tuple[Any, ...] | None = None
-                if e[2] in functions:
-                    try:
-                        args = tuple(from_wire(v) for v in e[4].values())
-                    except ValueError:  # summarised (too large) arguments cannot be replayed
-                        args = None
+                if (e[2] in functions or any(k[0] == e[2] for k in nested)) and _judgeable_args_key(e):
+                    args = tuple(from_wire(v) for v in e[4].values())
                 stack.append((e[2], e[1], i, args))
             elif e[0] == "return" and stack and stack[-1][1] == e[1]:
                 name, d, start, args = stack.pop()
@@ -274,7 +318,10 @@ class Localizer:
         if not frames:
             return None
         outs: dict[int, Any] = {}
-        for name in {f[0] for f in frames}:
+        for k, f in enumerate(frames):  # functions the oracle cannot call: the reference's own calls
+            if f[0] not in functions and (f[0], _args_key(f[3])) in nested:
+                outs[k] = nested[(f[0], _args_key(f[3]))][0]
+        for name in {f[0] for f in frames if f[0] in functions}:
             idx = [k for k, f in enumerate(frames) if f[0] == name]
             for k, o in zip(
                 idx, self._reference_outputs(task, task.reference, [frames[k][3] for k in idx], name)
