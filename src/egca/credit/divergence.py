@@ -50,8 +50,33 @@ class Divergence:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def _key(wire: Any) -> str:
-    return json.dumps(wire, sort_keys=True)
+def canon(wire: Any) -> Any:
+    """The localizer's canonical form of a wire value: floats to 9 significant digits (so that
+    the same value computed in another order matches), -0.0 as 0.0, tuples as lists, sets and
+    dict items sorted."""
+    if type(wire) is float:
+        r = float(f"{wire:.9g}")
+        return 0.0 if r == 0 else r
+    if type(wire) is list:
+        return [canon(x) for x in wire]
+    if type(wire) is dict:
+        tag, v = wire.get("t"), wire.get("v") or []
+        if tag == "tuple":
+            return [canon(x) for x in v]
+        if tag in ("set", "frozenset"):
+            return {"set": sorted((canon(x) for x in v), key=repr)}
+        if tag == "dict":
+            return {"dict": sorted(([canon(k), canon(x)] for k, x in v), key=repr)}
+        return wire
+    return wire
+
+
+def value_key(wire: Any) -> str:
+    """A hashable key of a wire value's canonical form."""
+    return json.dumps(canon(wire), sort_keys=True)
+
+
+_key = value_key
 
 
 def frame_events(events: Sequence[list[Any]], depth: int) -> list[list[Any]]:
@@ -93,12 +118,19 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
     return prev[-1]
 
 
-def map_variables(cand: dict[str, list[str]], ref: dict[str, list[str]], tau: float = 0.6) -> dict[str, str]:
+def map_variables(
+    cand: dict[str, list[str]],
+    ref: dict[str, list[str]],
+    tau: float = 0.6,
+    cand_kinds: dict[str, str] | None = None,
+    ref_kinds: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Candidate variable -> reference variable, one to one.
 
     Same name first; then the pairs with the best LCS ratio of their value sequences (>= ``tau``),
     best pairs first; then the remaining variables in order of their first write, when as many are
-    left on both sides (a renamed variable whose values went wrong from the start).
+    left on both sides and they are first written by the same kind of statement (a renamed
+    variable whose values went wrong from the start).
     """
     mapping = {v: v for v in cand if v in ref}
     used = set(mapping.values())
@@ -116,8 +148,28 @@ def map_variables(cand: dict[str, list[str]], ref: dict[str, list[str]], tau: fl
     rest_c = [v for v in cand if v not in mapping]
     rest_r = [w for w in ref if w not in used]
     if rest_c and len(rest_c) == len(rest_r):
-        mapping.update(zip(rest_c, rest_r))
+        for v, w in zip(rest_c, rest_r):
+            if cand_kinds is None or ref_kinds is None or cand_kinds.get(v) == ref_kinds.get(w):
+                mapping[v] = w
     return mapping
+
+
+def first_write_kinds(events: Sequence[list[Any]], index: ProgramIndex | None) -> dict[str, str]:
+    """Variable -> the kind of statement that first wrote it (``Assign``, ``For``, ...)."""
+    out: dict[str, str] = {}
+    if index is None:
+        return out
+    for e in events:
+        if e[0] == "write":
+            stmt = index.statement(e[2])
+            kind = (
+                "Assign"
+                if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                else type(stmt).__name__
+            )
+            for name in e[3]:
+                out.setdefault(name, kind)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,12 +319,24 @@ def _body_lines(node: ast.stmt) -> set[int]:
 
 
 def map_conditions(cand: Sequence[ast.stmt], ref: Sequence[ast.stmt]) -> dict[int, int]:
-    """Candidate header line -> reference header line: by position when the structures match,
-    else by identical condition text."""
-    if [type(c) for c in cand] == [type(r) for r in ref]:
-        return {c.lineno: r.lineno for c, r in zip(cand, ref)}
-    by_text = {(type(r), _cond_text(r)): r.lineno for r in ref}
-    return {c.lineno: by_text[(type(c), _cond_text(c))] for c in cand if (type(c), _cond_text(c)) in by_text}
+    """Candidate header line -> reference header line.
+
+    Loops (``for`` or ``while``) map to loops and ``if``s to ``if``s, by position when both programs
+    have as many of them (so a ``while`` loop is compared with the reference's ``for`` loop: a
+    different trip count is a control-flow divergence), else by identical condition text.
+    """
+    mapping: dict[int, int] = {}
+    for group in ((ast.If,), (ast.For, ast.While)):
+        cs = [c for c in cand if isinstance(c, group)]
+        rs = [r for r in ref if isinstance(r, group)]
+        if len(cs) == len(rs):
+            mapping.update({c.lineno: r.lineno for c, r in zip(cs, rs)})
+            continue
+        by_text = {(type(r), _cond_text(r)): r.lineno for r in rs}
+        mapping.update(
+            {c.lineno: by_text[(type(c), _cond_text(c))] for c in cs if (type(c), _cond_text(c)) in by_text}
+        )
+    return mapping
 
 
 def _cond_text(node: ast.stmt) -> str:
@@ -305,7 +369,13 @@ def find_divergence(
     variable's (catches a missing final update). Then a wrong return value.
     """
     cand_seqs, ref_seqs = value_sequences(cand_events), value_sequences(ref_events)
-    mapping = map_variables(cand_seqs, ref_seqs, tau)
+    mapping = map_variables(
+        cand_seqs,
+        ref_seqs,
+        tau,
+        first_write_kinds(cand_events, index),
+        first_write_kinds(ref_events, ref_index),
+    )
     bag = ref_bag if ref_bag is not None else {k for seq in ref_seqs.values() for k in seq}
     on_slice = index.return_slice(function)
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from egca.credit.divergence import Divergence, ProgramIndex, Span, find_divergence, frame_events
+from egca.credit.divergence import value_key as _key
 from egca.credit.types import Mode
 from egca.execution import ExecJob, ExecResult, Sandbox, Status
-from egca.execution.values import from_wire, to_wire
+from egca.execution.values import from_wire, short_repr, to_wire
 from egca.tasks.task import Task, TestCase
 
 TIMEOUT_LIKE = (Status.TIMEOUT, Status.MEMORY, Status.CRASHED)
@@ -51,13 +52,17 @@ class Localization:
         return f"fallback:{self.reason}" if self.fallback else "localized"
 
     def to_dict(self) -> dict[str, Any]:
+        probe: dict[str, Any] | None = None
+        if self.probe is not None:
+            probe = {k: short_repr(from_wire(v), 500) for k, v in self.probe.items()}
+            probe["wire"] = self.probe
         return {
             "mode": self.mode.value,
             "span": self.span.to_dict() if self.span else None,
             "kind": self.kind,
             "fallback": self.fallback,
             "reason": self.reason,
-            "probe": self.probe,
+            "probe": probe,
             "evidence": self.evidence,
             "reference": self.reference,
             "status": self.status,
@@ -200,7 +205,11 @@ class Localizer:
             return Localization(Mode.LOGIC, fallback=True, reason="no_probe")
         expected = self._reference_outputs(task, task.reference, [c.args for c in calls])
         probe_i = next(
-            (i for i, (c, e) in enumerate(zip(calls, expected)) if e is not None and to_wire(c.result) != e),
+            (
+                i
+                for i, (c, e) in enumerate(zip(calls, expected))
+                if e is not None and _key(to_wire(c.result)) != _key(e)
+            ),
             None,
         )
         if probe_i is None:
@@ -329,6 +338,6 @@ class Localizer:
                 outs[k] = o
         for k, (name, d, start, args, got) in enumerate(frames):  # in return order: children first
             right = outs.get(k)
-            if right is not None and json.dumps(got, sort_keys=True) != json.dumps(right, sort_keys=True):
+            if right is not None and _key(got) != _key(right):
                 return name, d, start, args, got, right
         return None
