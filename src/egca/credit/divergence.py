@@ -29,7 +29,7 @@ Kind = Literal["value", "control-flow", "call", "return", "crash"]
 
 @dataclass(frozen=True)
 class Span:
-    """A region of the candidate program: 1-based lines, 0-based character columns."""
+    """A region of the candidate program: 1-based lines, 0-based character (not byte) columns."""
 
     start_line: int
     end_line: int
@@ -181,6 +181,7 @@ class ProgramIndex:
 
     def __init__(self, source: str) -> None:
         self.tree = ast.parse(source)
+        self.lines = source.splitlines()
         self.stmt_at: dict[int, ast.stmt] = {}
         self.parent: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(self.tree):
@@ -201,7 +202,22 @@ class ProgramIndex:
         node = self.statement(line)
         if node is None:
             return None
-        return header_span(node)
+        return self.header(node)
+
+    def header(self, node: ast.stmt) -> Span:
+        """:func:`header_span` with character (not UTF-8 byte) columns."""
+        span = header_span(node)
+        return Span(
+            span.start_line,
+            span.end_line,
+            self._char_col(span.start_line, span.start_col),
+            self._char_col(span.end_line, span.end_col),
+        )
+
+    def _char_col(self, line: int, byte_col: int) -> int:
+        if not 1 <= line <= len(self.lines):
+            return byte_col
+        return len(self.lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
 
     def enclosing_control(self, line: int) -> ast.stmt | None:
         """The innermost ``if``/``while``/``for`` whose *body* contains the statement at ``line``."""
@@ -399,7 +415,7 @@ def find_divergence(
                             i,
                             Divergence(
                                 line,
-                                header_span(by_line[line]),
+                                index.header(by_line[line]),
                                 "control-flow",
                                 {"evaluation": k, "taken": taken, "expected": expected},
                             ),

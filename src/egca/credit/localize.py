@@ -87,10 +87,14 @@ def route_error(program: str, result: ExecResult) -> Localization:
             span = None
         if err.col is not None and err.end_col is not None and err.end_line is not None:
             span = Span(err.line, err.end_line, err.col, err.end_col)  # the failing expression
-    if span is None:
-        col = err.col or 0
-        end_col = err.end_col if err.end_col is not None and err.end_line in (None, err.line) else col + 1
-        span = Span(err.line, err.end_line or err.line, col, max(end_col, col + 1))
+    if span is None:  # a syntax error: the whole offending line (the statement does not parse)
+        lines = program.splitlines()
+        line = min(err.line, len(lines))
+        while line > 1 and not lines[line - 1].strip():
+            line -= 1
+        text = lines[line - 1] if lines else ""
+        start = len(text) - len(text.lstrip())
+        span = Span(line, line, start, max(len(text.rstrip()), start + 1))
     return Localization(
         Mode.SYNTAX, span=span, kind="crash", evidence={"error": f"{err.type}: {err.message}"[:300]}
     )

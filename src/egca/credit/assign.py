@@ -1,0 +1,89 @@
+"""From a scored GRPO group to per-rollout credit: mode, localization, token spans.
+
+The glue between execution (programs and their test runs), the localizer (code spans) and the
+operator (token spans): each rollout's divergent statement is mapped to its raw completion through
+the extraction offset and then to the generated token ids through the tokenizer's offsets.
+References: the task's curated reference, or, in reference-free mode, the first passing rollout of
+the group (a passing sibling is correct on every test, so on the probe too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from egca.credit.localize import Localization, Localizer
+from egca.credit.spans import char_offsets_of_ids, code_span_to_tokens, statement_token_spans
+from egca.credit.types import RolloutCredit, TokenSpan
+from egca.execution import ExecJob, ExecResult
+from egca.tasks.extract import Program, build_program
+from egca.tasks.task import Task
+
+
+@dataclass(frozen=True)
+class RolloutAnalysis:
+    """Everything the credit stage decided about one rollout."""
+
+    program: Program
+    result: ExecResult
+    localization: Localization
+    credit: RolloutCredit
+
+
+def _to_tokens(
+    program: Program, tokenizer: Any, ids: Sequence[int], loc: Localization, offsets: Any
+) -> TokenSpan | None:
+    if loc.span is None:
+        return None
+    s = loc.span
+    return code_span_to_tokens(
+        program, tokenizer, ids, s.start_line, s.start_col, s.end_line, s.end_col, offsets=offsets
+    )
+
+
+def analyze_group(
+    localizer: Localizer,
+    task: Task,
+    completions: Sequence[str],
+    completion_ids: Sequence[Sequence[int]],
+    tokenizer: Any,
+    results: Sequence[ExecResult] | None = None,
+) -> list[RolloutAnalysis]:
+    """Route and localize every rollout of one group (one task); never raises on a bad program."""
+    programs = [build_program(task, c) for c in completions]
+    if results is None or not all(any(t.calls for t in r.tests) or r.passed or not r.tests for r in results):
+        jobs = [ExecJob.for_task(task, p.source, record_calls=True) for p in programs]
+        results = localizer.sandbox.run_many(jobs)
+    ref_task = task
+    reference = "curated"
+    if not task.reference:
+        passing = next((p for p, r in zip(programs, results) if r.passed), None)
+        if passing is not None:
+            ref_task = replace(task, reference=passing.source)
+            reference = "sibling"
+    out = []
+    for program, ids, result in zip(programs, completion_ids, results):
+        loc = localizer.localize(ref_task, program.source, result)
+        if loc.reference:
+            loc = replace(loc, reference=reference)
+        try:
+            offsets = char_offsets_of_ids(tokenizer, list(ids))
+        except ValueError:
+            offsets = None
+        span = _to_tokens(program, tokenizer, ids, loc, offsets) if offsets is not None else None
+        status = loc.status
+        if loc.span is not None and span is None:
+            status = "fallback:span_mapping"
+        statements = (
+            statement_token_spans(program, tokenizer, ids, offsets=offsets) if offsets is not None else ()
+        )
+        credit = RolloutCredit(
+            mode=loc.mode,
+            span=span,
+            status=status,
+            error_span=span if loc.mode.value == "syntax" else None,
+            statement_spans=statements,
+        )
+        out.append(RolloutAnalysis(program, result, loc, credit))
+    return out

@@ -1,0 +1,69 @@
+"""End to end: a GRPO group -> modes, localized code spans -> token spans -> token advantages."""
+
+from __future__ import annotations
+
+import torch
+
+from egca.credit.assign import analyze_group
+from egca.credit.localize import Localizer
+from egca.credit.operator import token_advantages
+from egca.credit.types import Mode
+from egca.tasks.task import Task, TestCase
+from tests.tiny import train_tokenizer
+
+REF = "def f(xs):\n    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n    return total\n"
+TASK = Task(
+    "T/1",
+    "Sum the positive numbers.",
+    "f",
+    REF,
+    tuple(
+        TestCase(i, source=s) for i, s in enumerate(["assert f([1, 2]) == 3", "assert f([0, -1, 4]) == 4"])
+    ),
+)
+
+
+def fenced(code: str) -> str:
+    return f"Here is the function:\n```python\n{code}```\nIt sums the positive values."
+
+
+def test_group_to_token_advantages(sandbox, tmp_path):
+    tok = train_tokenizer(tmp_path)
+    completions = [
+        fenced(REF),
+        fenced(REF.replace("total += x", "total += x * x")),
+        fenced(REF.replace("if x > 0", "if x >= -1")),
+        fenced("def f(xs)\n    return 0\n"),
+    ]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    assert all(tok.decode(i, skip_special_tokens=True) == c for i, c in zip(ids, completions))
+    out = analyze_group(Localizer(sandbox), TASK, completions, ids, tok)
+    assert [a.credit.mode for a in out] == [Mode.CORRECT, Mode.LOGIC, Mode.LOGIC, Mode.SYNTAX]
+    assert [a.credit.status for a in out] == ["uniform", "localized", "localized", "localized"]
+    span_text = [tok.decode(i[a.credit.span.start : a.credit.span.end]) for i, a in zip(ids[1:], out[1:])]
+    assert "total += x * x" in span_text[0] and "if" not in span_text[0]
+    assert "x >= -1" in span_text[1] and "total" not in span_text[1]
+    assert "def f(xs)" in span_text[2]
+
+    T = max(len(i) for i in ids)
+    mask = torch.zeros(len(ids), T)
+    for r, i in enumerate(ids):
+        mask[r, : len(i)] = 1
+    adv = torch.tensor([1.5, -0.5, -0.5, -0.5])
+    ta = token_advantages(adv, mask, [a.credit for a in out], scheme="egca", normalizer="conserve")
+    assert torch.allclose(ta.per_token.sum(dim=1), adv.double().to(ta.per_token.dtype))
+    for r in (1, 2):
+        sp = out[r].credit.span
+        nonzero = ta.per_token[r].nonzero().flatten().tolist()
+        assert nonzero == list(range(sp.start, sp.end))  # only the span carries the advantage
+    assert (ta.per_token[0, : len(ids[0])] > 0).all()  # the correct rollout: uniform credit
+
+
+def test_reference_free_group_uses_a_passing_sibling(sandbox, tmp_path):
+    tok = train_tokenizer(tmp_path)
+    task = Task(TASK.task_id, TASK.prompt, TASK.entry_point, "", TASK.tests)
+    completions = [fenced(REF.replace("total += x", "total -= x")), fenced(REF)]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    out = analyze_group(Localizer(sandbox), task, completions, ids, tok)
+    assert out[0].credit.status == "localized" and out[0].localization.reference == "sibling"
+    assert "total -= x" in tok.decode(ids[0][out[0].credit.span.start : out[0].credit.span.end])
