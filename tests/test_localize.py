@@ -115,8 +115,20 @@ def test_no_divergence_falls_back(localizer):
         ("def f(xs):\n    return 0\n", Mode.LOGIC, "localized", 2),
     ],
 )
-def test_routing_of_every_verdict(localizer, program, mode, status, line):
-    loc = localizer.localize(SUM_POS, program)
+def test_routing_of_every_verdict(sandbox, program, mode, status, line):
+    loc = Localizer(sandbox, constraints=None).localize(SUM_POS, program)
     assert (loc.mode, loc.status) == (mode, status)
     if line is not None:
         assert loc.span.start_line == line
+
+
+def test_constraint_mode_for_incomparable_or_constraint_breaking_candidates(localizer, sandbox):
+    loc = localizer.localize(SUM_POS, "def f(xs):\n    return 0\n")
+    assert loc.mode is Mode.CONSTRAINT and loc.status == "uniform" and "comparable" in loc.reason
+    # passing but breaking a constraint is still constraint mode (priority: syntax, constraint, ...)
+    ref = "def f(xs):\n    seen = set()\n    for x in xs:\n        seen.add(x)\n    return len(seen)\n"
+    t = task(ref, "f", "assert f([1, 1, 2]) == 2")
+    cand = "def f(xs):\n    seen = []\n    for x in xs:\n        if x not in seen:\n            seen.append(x)\n    return len(seen)\n"
+    loc = localizer.localize(t, cand)
+    assert loc.mode is Mode.CONSTRAINT and "set" in loc.reason
+    assert Localizer(sandbox, constraints=None).localize(t, cand).mode is Mode.CORRECT

@@ -203,7 +203,9 @@ def cmd_localize(args: argparse.Namespace) -> int:
         task = Task("local", "", entry, _read(args.reference, "reference"), split.tests, split.prelude)
     program = build_program(task, candidate).source if task.prompt else candidate
     with Sandbox(workers=2, limits=_limits(args)) as sandbox:
-        loc = Localizer(sandbox).localize(task, program)
+        from egca.credit.constraints import ConstraintConfig
+
+        loc = Localizer(sandbox, None if args.no_constraints else ConstraintConfig()).localize(task, program)
     out = loc.to_dict()
     out["analysis_ms"] = round(loc.analysis_s * 1000, 2)
     if args.json:
@@ -337,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--reference", default=None, help="R.py: a reference solution")
     lo.add_argument("--tests", default=None, help="T.py: assert lines or def check(candidate)")
     lo.add_argument("--entry-point", default=None)
+    lo.add_argument(
+        "--no-constraints", action="store_true", help="constraint checks and comparability gate off"
+    )
     limits(lo)
     lo.add_argument("--json", action="store_true")
     lo.set_defaults(func=cmd_localize)
@@ -354,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--datasets", default="humaneval,mbpp", help="localize: datasets to mutate")
     b.add_argument("--limit", type=int, default=None, help="localize: first N tasks of each dataset")
     b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
+    b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
     return p

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from egca.bench.mutants import Mutant, mutants, restyle
+from egca.credit.constraints import ConstraintConfig
 from egca.credit.localize import Localization, Localizer
 from egca.credit.types import Mode
 from egca.execution import ExecJob, Limits, Sandbox
@@ -99,6 +100,7 @@ def bench_localize(
     seed: int = 0,
     workers: int | None = None,
     timeout_s: float = 1.0,
+    constraints: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark and return the report (``report["lines"]`` is the printable summary)."""
     tasks: list[Task] = []
@@ -112,7 +114,7 @@ def bench_localize(
         workers=workers, limits=Limits(timeout_s=timeout_s, total_timeout_s=4 * timeout_s)
     ) as sandbox:
         runs = sandbox.run_many([ExecJob.for_task(c.task, c.mutant.source, record_calls=True) for c in cases])
-        localizer = Localizer(sandbox)
+        localizer = Localizer(sandbox, ConstraintConfig() if constraints else None)
         with ThreadPoolExecutor(sandbox.n_workers) as pool:
             locs = list(
                 pool.map(
@@ -145,7 +147,10 @@ def bench_localize(
                 "random_hit": rand is not None and rand.lineno <= line <= (rand.end_lineno or rand.lineno),
             }
         )
-    return _report(len(cases), modes, rows, elapsed, datasets)
+    report = _report(len(cases), modes, rows, elapsed, datasets)
+    report["constraints"] = constraints
+    report["lines"].insert(0, f"constraint checks and comparability gate: {'on' if constraints else 'off'}")
+    return report
 
 
 def _pct(xs: list[bool]) -> float:

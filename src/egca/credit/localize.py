@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from egca.credit.constraints import ConstraintConfig
+from egca.credit.constraints import check as check_constraints
 from egca.credit.divergence import Divergence, ProgramIndex, Span, find_divergence, frame_events
 from egca.credit.divergence import value_key as _key
 from egca.credit.types import Mode
@@ -136,8 +138,10 @@ def _calls_by_args(events: list[list[Any]]) -> dict[tuple[str, str], tuple[Any, 
 class Localizer:
     """Routes rollouts and localizes logic-mode ones against a task's reference."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, constraints: ConstraintConfig | None = ConstraintConfig()) -> None:
+        """``constraints=None`` switches the constraint checks and the comparability gate off."""
         self.sandbox = sandbox
+        self.constraints = constraints
         self._ref_out: dict[tuple[str, str], Any] = {}  # (reference, args) -> wire output or None
         self._ref_trace: dict[tuple[str, str], dict[str, Any]] = {}
         self._indexes: dict[str, ProgramIndex | None] = {}
@@ -197,10 +201,18 @@ class Localizer:
         return Localization(**{**loc.__dict__, "analysis_s": time.perf_counter() - t0})
 
     def _localize(self, task: Task, program: str, result: ExecResult) -> Localization:
+        if result.status not in (Status.PASSED, Status.FAILED):
+            return route_error(program, result)
+        if self.constraints is not None and task.reference:
+            verdict = check_constraints(program, task.reference, self.constraints)
+            if not verdict.ok:
+                return Localization(
+                    Mode.CONSTRAINT,
+                    reason="; ".join(verdict.reasons),
+                    evidence={"similarity": round(verdict.similarity, 3), "notes": list(verdict.notes)},
+                )
         if result.passed:
             return Localization(Mode.CORRECT)
-        if result.status is not Status.FAILED:
-            return route_error(program, result)
         if not task.reference:
             return Localization(Mode.LOGIC, fallback=True, reason="reference_failed")
         first = result.first_failing_test
