@@ -227,6 +227,44 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from egca.report.html import render
+
+    records: list[dict[str, Any]] = []
+    if args.rollouts:
+        for n, line in enumerate(_read(args.rollouts, "rollouts").splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise UsageError(f"{args.rollouts}:{n}: not JSON: {e.msg}") from e
+    if args.candidate:
+        from egca.credit.localize import Localizer
+        from egca.execution import Sandbox
+        from egca.report.rollouts import rollout_record
+        from egca.tasks.extract import build_program
+
+        if not args.task:
+            raise UsageError("--candidate needs --task")
+        task = _find_task(args.task)
+        program = build_program(task, _read(args.candidate, "candidate")).source
+        with Sandbox(workers=2) as sandbox:
+            loc = Localizer(sandbox).localize(task, program)
+        records.append(
+            rollout_record(task.task_id, program, loc, advantage=args.advantage, scheme=args.scheme)
+        )
+    if not records:
+        raise UsageError("nothing to report: give ROLLOUTS.jsonl and/or --candidate with --task")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(records), encoding="utf-8")
+    print(f"wrote {out} ({len(records)} rollouts)")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------- doctor
 
 
@@ -345,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     limits(lo)
     lo.add_argument("--json", action="store_true")
     lo.set_defaults(func=cmd_localize)
+
+    rp = sub.add_parser("report", help="a self-contained HTML credit report")
+    rp.add_argument("rollouts", nargs="?", default=None, help="ROLLOUTS.jsonl (one rollout record per line)")
+    rp.add_argument("--candidate", default=None, help="also localize and show this candidate program")
+    rp.add_argument("--task", default=None, help="the candidate's task id, e.g. HumanEval/3")
+    rp.add_argument("--advantage", type=float, default=-1.0, help="sequence advantage for the heat map")
+    rp.add_argument("--scheme", default="egca", help="credit scheme for the heat map")
+    rp.add_argument("-o", "--out", default="egca-out/report.html")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("doctor", help="which isolation layers work here, checked by probe programs")
     d.add_argument("--json", action="store_true")

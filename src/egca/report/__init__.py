@@ -1,0 +1,1 @@
+"""Report stage: self-contained HTML pages that show where the credit went."""
