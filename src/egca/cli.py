@@ -296,7 +296,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
         report = bench_localize(
-            datasets=datasets, limit=args.limit, per_kind=args.per_kind, workers=args.workers
+            datasets=datasets,
+            limit=args.limit,
+            per_kind=args.per_kind,
+            workers=args.workers,
+            constraints=not args.no_constraints,
         )
         if args.json:
             print(json.dumps(report))
