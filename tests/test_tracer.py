@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from egca.execution import ExecJob
-from egca.execution.values import from_wire
 from egca.trace.tracer import Tracer, snapshot
+from egca.values import from_wire
 
 PROGRAM = """\
 def helper(v):
@@ -70,3 +70,30 @@ def test_only_the_program_is_traced_in_process():
     exec(code, ns)
     out = Tracer("<candidate>", {2: frozenset({"y"})}).run(ns["f"], (1,), {})
     assert all(e[2] == "f" for e in out["events"] if e[0] in ("call", "return"))  # json's frames not traced
+
+
+def _newer_pythons() -> list[str]:
+    import glob
+    import shutil
+    import sys
+
+    if sys.version_info >= (3, 12):
+        return [sys.executable]
+    found = [shutil.which(f"python3.{m}") for m in (12, 13)]
+    found += sorted(glob.glob("/root/.pyenv/versions/3.1[23]*/bin/python"))
+    return [p for p in found if p and "shims" not in p]
+
+
+def test_sys_monitoring_tracer_matches_settrace():
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    pythons = _newer_pythons()
+    if not pythons:
+        pytest.skip("no Python >= 3.12 interpreter on this machine")
+    script = Path(__file__).with_name("monitoring_check.py")
+    for python in pythons:
+        out = subprocess.run([python, str(script)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith("same"), (python, out.stdout, out.stderr)

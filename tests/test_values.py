@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from egca.execution.values import Opaque, from_wire, plain, safe_eq, to_wire, untrusted_type
+from egca.values import Opaque, from_wire, plain, safe_eq, to_wire, untrusted_type
 
 
 class AlwaysEqual:

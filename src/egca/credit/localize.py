@@ -27,8 +27,8 @@ from egca.credit.divergence import Divergence, ProgramIndex, Span, find_divergen
 from egca.credit.divergence import value_key as _key
 from egca.credit.types import Mode
 from egca.execution import ExecJob, ExecResult, Sandbox, Status
-from egca.execution.values import from_wire, short_repr, to_wire
 from egca.tasks.task import Task, TestCase
+from egca.values import from_wire, short_repr, to_wire
 
 TIMEOUT_LIKE = (Status.TIMEOUT, Status.MEMORY, Status.CRASHED)
 

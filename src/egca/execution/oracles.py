@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from egca.execution.values import plain
+from egca.values import plain
 
 RTOL = 1e-07
 

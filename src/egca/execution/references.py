@@ -22,8 +22,8 @@ from typing import Any
 from egca.execution.job import ExecJob, Limits
 from egca.execution.result import Status
 from egca.execution.sandbox import Sandbox
-from egca.execution.values import from_wire, to_wire
 from egca.tasks.task import MISSING, Task
+from egca.values import from_wire, to_wire
 
 CAPTURE_LIMITS = Limits(timeout_s=20.0, total_timeout_s=900.0, memory_mb=4096)
 TIME_FACTOR = 4.0  # a candidate may take this many times the reference's slowest test (EvalPlus: 4x)

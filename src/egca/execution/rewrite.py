@@ -1,7 +1,7 @@
 """Rewrite ``assert`` statements of test code into calls of trusted check functions.
 
 ``assert A == B`` becomes ``__egca_check__.compare(("Eq",), <src>, lambda: msg, A, B)``; the checker
-compares plain forms (see :mod:`egca.execution.values`), so neither an object's ``__eq__`` nor a
+compares plain forms (see :mod:`egca.values`), so neither an object's ``__eq__`` nor a
 patched ``AssertionError`` can make a failing test pass, and ``python -O`` cannot drop the checks.
 """
 

@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from egca.execution import oracles, values
+from egca import values
+from egca.execution import oracles
 from egca.execution.rewrite import CHECKER_NAME
 from egca.tasks.task import MISSING
-from egca.trace.tracer import Tracer
+from egca.trace.tracer import make_tracer
 from egca.trace.writes import write_sets
 
 CANDIDATE_FILE = "<candidate>"
@@ -138,7 +139,7 @@ class Guard:
 
 def default_guard(extra: tuple[dict[str, Any], ...] = ()) -> Guard:
     """Guard the builtins, the modules the harness and tests rely on, and the harness's classes."""
-    own = [sys.modules[n] for n in ("egca.execution.runner", "egca.execution.values", "egca.tasks.task")]
+    own = [sys.modules[n] for n in ("egca.execution.runner", "egca.values", "egca.tasks.task")]
     modules = [builtins, math, operator, copy, values, oracles, *own]
     classes = [Checker, CheckFailed, UntrustedResult, Channel, Mac, values.Opaque]
     return Guard([m.__dict__ for m in modules] + list(extra), classes)
@@ -472,7 +473,7 @@ def run_job(
     target = prog_ns.get(job.trace_function) if job.trace_function else entry
     if job.trace is not None and callable(target):
         args, kwargs = job.trace
-        tracer = Tracer(CANDIDATE_FILE, write_sets(job.program), job.trace_max_events)
+        tracer = make_tracer(CANDIDATE_FILE, write_sets(job.program), job.trace_max_events)
         traced = tracer.run(target, _deepcopy(tuple(args)), _deepcopy(dict(kwargs)))
         channel.emit({"k": "trace", **traced})
         channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})

@@ -26,7 +26,7 @@ from egca.execution import protocol
 from egca.execution.isolation import LAYERS, IsolationConfig
 from egca.execution.job import ExecJob, Limits
 from egca.execution.result import CallRecord, ErrorInfo, ExecResult, Status, TestResult
-from egca.execution.values import from_wire
+from egca.values import from_wire
 
 log = logging.getLogger("egca.sandbox")
 
