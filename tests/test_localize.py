@@ -132,3 +132,13 @@ def test_constraint_mode_for_incomparable_or_constraint_breaking_candidates(loca
     loc = localizer.localize(t, cand)
     assert loc.mode is Mode.CONSTRAINT and "set" in loc.reason
     assert Localizer(sandbox, constraints=None).localize(t, cand).mode is Mode.CORRECT
+
+
+def test_late_span_is_the_last_divergence(localizer):
+    ref = "def f(xs):\n    a = 0\n    b = 0\n    for x in xs:\n        a += x\n        b += 2 * x\n    return a + b\n"
+    t = task(ref, "f", "assert f([1, 2]) == 9")
+    cand = ref.replace("a += x", "a += x + 1").replace("b += 2 * x", "b += 3 * x")
+    loc = localizer.localize(t, cand)
+    assert loc.span.start_line == line_of(cand, "a += x + 1")
+    assert loc.late_span.start_line == line_of(cand, "b += 3 * x")
+    assert loc.to_dict()["late_span"]["start_line"] == loc.late_span.start_line

@@ -375,6 +375,7 @@ def find_divergence(
     ref_function: str | None = None,
     ref_bag: set[str] | None = None,
     tau: float = 0.6,
+    found: list[Divergence] | None = None,
 ) -> Divergence | None:
     """The earliest divergence in the candidate frame (``cand_events``) against the reference frame.
 
@@ -382,7 +383,9 @@ def find_divergence(
     reference branch at the same evaluation count (control flow), or a write that breaks the common
     prefix of a mapped variable's value sequence, or an unexplained value on the return slice.
     Second pass: the first write whose position-wise value differs from the mapped reference
-    variable's (catches a missing final update). Then a wrong return value.
+    variable's (catches a missing final update). Then a wrong return value. ``found`` (if given)
+    receives every first-pass divergence in event order: its last one is the *late* divergence of
+    the ``late_span`` ablation.
     """
     cand_seqs, ref_seqs = value_sequences(cand_events), value_sequences(ref_events)
     mapping = map_variables(
@@ -428,7 +431,10 @@ def find_divergence(
         ref_raw.setdefault(rname, []).append(_key(rvalue))
     position: dict[str, list[str]] = {}
     raw_count: dict[str, int] = {}
+    diverged: set[str] = set()  # variables whose first divergence is recorded
     for i, line, name, value in _writes(cand_events):
+        if name in diverged:
+            continue
         vkey = _key(value)
         j = raw_count.get(name, 0)
         raw_count[name] = j + 1
@@ -456,7 +462,7 @@ def find_divergence(
                         ),
                     )
                 )
-                break
+                diverged.add(name)
             continue
         seq.append(vkey)
         ref_name = mapping.get(name)
@@ -482,12 +488,14 @@ def find_divergence(
                         ),
                     )
                 )
-                break
+                diverged.add(name)
         elif name in on_slice and vkey not in bag:
             first.append(
                 (i, Divergence(line, span, "value", {"variable": name, "value": value, "expected": None}))
             )
-            break
+            diverged.add(name)
+    if found is not None:
+        found.extend(d for _, d in sorted(first, key=lambda t: t[0]))
     if first:
         return min(first, key=lambda t: t[0])[1]
     # Second pass: position-wise writes of mapped variables.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from egca.credit.constraints import ConstraintConfig
@@ -46,6 +46,7 @@ class Localization:
     evidence: dict[str, Any] = field(default_factory=dict)
     reference: str = ""
     analysis_s: float = 0.0
+    late_span: Span | None = None  # the last divergence found (``late_span`` ablation)
 
     @property
     def status(self) -> str:
@@ -61,6 +62,7 @@ class Localization:
         return {
             "mode": self.mode.value,
             "span": self.span.to_dict() if self.span else None,
+            "late_span": self.late_span.to_dict() if self.late_span else None,
             "kind": self.kind,
             "fallback": self.fallback,
             "reason": self.reason,
@@ -272,8 +274,16 @@ class Localizer:
             if ref_trace is None or ref_trace.get("truncated"):
                 return Localization(Mode.LOGIC, fallback=True, reason="reference_failed", probe=probe_info)
             ref_events = frame_events(ref_trace["events"], 1)
+        found: list[Divergence] = []
         div = find_divergence(
-            cand_events, ref_events, index, function, right, ref_index=ref_index, ref_function=function
+            cand_events,
+            ref_events,
+            index,
+            function,
+            right,
+            ref_index=ref_index,
+            ref_function=function,
+            found=found,
         )
         if div is None:
             return Localization(
@@ -283,7 +293,8 @@ class Localizer:
                 probe=probe_info,
                 evidence={"frame_args": to_wire(args)},
             )
-        return self._found(div, probe_info, args, wrong, right, depth, function)
+        loc = self._found(div, probe_info, args, wrong, right, depth, function)
+        return replace(loc, late_span=found[-1].span if found else div.span)
 
     @staticmethod
     def _found(
