@@ -142,3 +142,17 @@ def test_late_span_is_the_last_divergence(localizer):
     assert loc.span.start_line == line_of(cand, "a += x + 1")
     assert loc.late_span.start_line == line_of(cand, "b += 3 * x")
     assert loc.to_dict()["late_span"]["start_line"] == loc.late_span.start_line
+
+
+def test_a_value_a_correct_sibling_produces_is_not_a_divergence(sandbox):
+    localizer = Localizer(sandbox, constraints=None)  # the candidate does not sort: not a gate test
+    # The reference sorts first; the candidate and a passing sibling accumulate in input order.
+    ref = "def f(xs):\n    ys = sorted(xs)\n    s = 0\n    for y in ys:\n        s += y\n    return s * 2\n"
+    t = task(ref, "f", "assert f([3, 1, 2]) == 12")
+    sibling = "def f(xs):\n    s = 0\n    for y in xs:\n        s += y\n    return s * 2\n"
+    cand = "def f(xs):\n    s = 0\n    for y in xs:\n        s += y\n    return s * 3\n"
+    alone = localizer.localize(t, cand)
+    assert alone.span.start_line == line_of(cand, "for y in xs")  # the sorted reference sees 1 first
+    with_sibling = localizer.localize(t, cand, siblings=[sibling])
+    assert with_sibling.span.start_line == line_of(cand, "return s * 3")
+    assert with_sibling.evidence.get("reference") == "sibling"

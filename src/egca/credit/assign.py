@@ -62,9 +62,10 @@ def analyze_group(
         if passing is not None:
             ref_task = replace(task, reference=passing.source)
             reference = "sibling"
+    siblings = [p.source for p, r in zip(programs, results) if r.passed and p.source != ref_task.reference]
     out = []
     for program, ids, result in zip(programs, completion_ids, results):
-        loc = localizer.localize(ref_task, program.source, result)
+        loc = localizer.localize(ref_task, program.source, result, siblings=siblings)
         if loc.reference:
             loc = replace(loc, reference=reference)
         try:

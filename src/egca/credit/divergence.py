@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Kind = Literal["value", "control-flow", "call", "return", "crash"]
@@ -48,6 +48,7 @@ class Divergence:
     span: Span
     kind: Kind
     evidence: dict[str, Any] = field(default_factory=dict)
+    event: int = -1  # index of the divergent event in the candidate frame's events
 
 
 def canon(wire: Any) -> Any:
@@ -495,15 +496,16 @@ def find_divergence(
             )
             diverged.add(name)
     if found is not None:
-        found.extend(d for _, d in sorted(first, key=lambda t: t[0]))
+        found.extend(replace(d, event=i) for i, d in sorted(first, key=lambda t: t[0]))
     if first:
-        return min(first, key=lambda t: t[0])[1]
+        i, d = min(first, key=lambda t: t[0])
+        return replace(d, event=i)
     # Second pass: position-wise writes of mapped variables.
     ref_writes: dict[str, list[str]] = {}
     for _, _, name, value in _writes(ref_events):
         ref_writes.setdefault(name, []).append(_key(value))
     counts: dict[str, int] = {}
-    for _, line, name, value in _writes(cand_events):
+    for i, line, name, value in _writes(cand_events):
         j = counts.get(name, 0)
         counts[name] = j + 1
         ref_name = mapping.get(name)
@@ -524,6 +526,7 @@ def find_divergence(
                         "expected": json.loads(rw[j]),
                         "rule": "position",
                     },
+                    event=i,
                 )
     # Every mapped value agreed: a wrong return value is the return statement's fault.
     ret = next((e for e in reversed(cand_events) if e[0] == "return"), None)
@@ -531,7 +534,13 @@ def find_divergence(
         last_line = next((e[2] for e in reversed(cand_events) if e[0] == "line"), ret[3])
         span = index.span_of(last_line)
         if span is not None:
-            return Divergence(last_line, span, "return", {"value": ret[4], "expected": expected_return})
+            return Divergence(
+                last_line,
+                span,
+                "return",
+                {"value": ret[4], "expected": expected_return},
+                event=len(cand_events) - 1,
+            )
     return None
 
 

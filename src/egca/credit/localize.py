@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,10 +141,16 @@ def _calls_by_args(events: list[list[Any]]) -> dict[tuple[str, str], tuple[Any, 
 class Localizer:
     """Routes rollouts and localizes logic-mode ones against a task's reference."""
 
-    def __init__(self, sandbox: Sandbox, constraints: ConstraintConfig | None = ConstraintConfig()) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        constraints: ConstraintConfig | None = ConstraintConfig(),
+        max_siblings: int = 2,
+    ) -> None:
         """``constraints=None`` switches the constraint checks and the comparability gate off."""
         self.sandbox = sandbox
         self.constraints = constraints
+        self.max_siblings = max_siblings
         self._ref_out: dict[tuple[str, str], Any] = {}  # (reference, args) -> wire output or None
         self._ref_trace: dict[tuple[str, str], dict[str, Any]] = {}
         self._indexes: dict[str, ProgramIndex | None] = {}
@@ -194,15 +201,22 @@ class Localizer:
 
     # -- the cascade ------------------------------------------------------------------------------
 
-    def localize(self, task: Task, program: str, result: ExecResult | None = None) -> Localization:
-        """Mode and divergent span of ``program`` (``result``: its test run with recorded calls)."""
+    def localize(
+        self, task: Task, program: str, result: ExecResult | None = None, siblings: Sequence[str] = ()
+    ) -> Localization:
+        """Mode and divergent span of ``program`` (``result``: its test run with recorded calls).
+
+        ``siblings``: programs of the same group that pass every test; up to ``max_siblings`` of them
+        serve as extra references, and a divergence must be unexplained by every reference (the
+        latest of their earliest divergences is kept).
+        """
         t0 = time.perf_counter()
         if result is None or not any(t.calls for t in result.tests):
             result = self.sandbox.run(ExecJob.for_task(task, program, record_calls=True))
-        loc = self._localize(task, program, result)
+        loc = self._localize(task, program, result, list(siblings)[: self.max_siblings])
         return Localization(**{**loc.__dict__, "analysis_s": time.perf_counter() - t0})
 
-    def _localize(self, task: Task, program: str, result: ExecResult) -> Localization:
+    def _localize(self, task: Task, program: str, result: ExecResult, siblings: list[str]) -> Localization:
         if result.status not in (Status.PASSED, Status.FAILED):
             return route_error(program, result)
         if self.constraints is not None and task.reference:
@@ -285,6 +299,8 @@ class Localizer:
             ref_function=function,
             found=found,
         )
+        if div is not None and siblings:
+            div = self._agreed(task, div, cand_events, index, function, right, args, siblings)
         if div is None:
             return Localization(
                 Mode.LOGIC,
@@ -317,6 +333,37 @@ class Localizer:
         return Localization(
             Mode.LOGIC, span=div.span, kind=div.kind, probe=probe, evidence=evidence, reference="curated"
         )
+
+    def _agreed(
+        self,
+        task: Task,
+        div: Divergence,
+        cand_events: list[list[Any]],
+        index: ProgramIndex,
+        function: str,
+        right: Any,
+        args: tuple[Any, ...],
+        siblings: list[str],
+    ) -> Divergence:
+        """The earliest divergence every reference agrees on: the latest of their earliest ones."""
+        best = div
+        for sibling in siblings:
+            sib_index = self._index(sibling)
+            trace = self._trace(task, sibling, args, cache=True, function=function)
+            if sib_index is None or trace is None or trace.get("truncated") or trace.get("raised"):
+                continue
+            other = find_divergence(
+                cand_events,
+                frame_events(trace["events"], 1),
+                index,
+                function,
+                right,
+                ref_index=sib_index,
+                ref_function=function,
+            )
+            if other is not None and other.event > best.event:
+                best = replace(other, evidence={**other.evidence, "reference": "sibling"})
+        return best
 
     @staticmethod
     def _oracle_functions(task: Task, cand: ProgramIndex, ref: ProgramIndex) -> dict[str, int]:
