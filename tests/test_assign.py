@@ -58,6 +58,17 @@ def test_group_to_token_advantages(sandbox, tmp_path):
         assert nonzero == list(range(sp.start, sp.end))  # only the span carries the advantage
     assert (ta.per_token[0, : len(ids[0])] > 0).all()  # the correct rollout: uniform credit
 
+    # The ablation inputs are there too: executed statements (StepCoder) and the late divergence.
+    executed = out[1].credit.executed_spans
+    assert executed and all(tok.decode(ids[1][e.start : e.end]).strip() for e in executed)
+    sc = token_advantages(
+        adv, mask, [a.credit for a in out], scheme="stepcoder_mask", normalizer="conserve_kl_all"
+    )
+    assert torch.allclose(sc.per_token.sum(dim=1), adv.double().to(sc.per_token.dtype))
+    prose = ids[1].index(tok.encode("It", add_special_tokens=False)[0])
+    assert sc.per_token[1, prose] == 0  # text outside the code was not executed
+    assert out[1].credit.late_span is not None
+
 
 def test_reference_free_group_uses_a_passing_sibling(sandbox, tmp_path):
     tok = train_tokenizer(tmp_path)

@@ -170,3 +170,10 @@ def test_record_calls_snapshots_arguments_before_the_call(sandbox):
     assert boom.tests[0].calls[0].raised == "ZeroDivisionError"
     plain = sandbox.run(ExecJob(prog, tests, entry_point="f"))
     assert plain.tests[0].calls == ()
+
+
+def test_coverage_lists_the_executed_program_lines(sandbox):
+    prog = "def f(x):\n    if x > 0:\n        return 1\n    return 2\n"
+    r = sandbox.run(ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f", coverage=True))
+    assert r.passed and r.covered == (2, 3)
+    assert sandbox.run(ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f")).covered is None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from egca.credit.divergence import ProgramIndex
 from egca.credit.localize import Localization, Localizer
 from egca.credit.spans import char_offsets_of_ids, code_span_to_tokens, statement_token_spans
 from egca.credit.types import RolloutCredit, TokenSpan
@@ -42,6 +43,30 @@ def _to_tokens(
     )
 
 
+def _executed(
+    program: Program, tokenizer: Any, ids: Sequence[int], result: ExecResult, offsets: Any
+) -> tuple[TokenSpan, ...] | None:
+    """Token spans of the statements the tests executed (the ``stepcoder_mask`` input)."""
+    if result.covered is None or offsets is None:
+        return None
+    try:
+        index = ProgramIndex(program.source)
+    except SyntaxError:
+        return None
+    spans: list[TokenSpan] = []
+    for line in result.covered:
+        stmt = index.statement(line)
+        if stmt is None:
+            continue
+        s = index.header(stmt)
+        ts = code_span_to_tokens(
+            program, tokenizer, ids, s.start_line, s.start_col, s.end_line, s.end_col, offsets=offsets
+        )
+        if ts is not None and ts not in spans:
+            spans.append(ts)
+    return tuple(spans)
+
+
 def analyze_group(
     localizer: Localizer,
     task: Task,
@@ -53,7 +78,7 @@ def analyze_group(
     """Route and localize every rollout of one group (one task); never raises on a bad program."""
     programs = [build_program(task, c) for c in completions]
     if results is None or not all(any(t.calls for t in r.tests) or r.passed or not r.tests for r in results):
-        jobs = [ExecJob.for_task(task, p.source, record_calls=True) for p in programs]
+        jobs = [ExecJob.for_task(task, p.source, record_calls=True, coverage=True) for p in programs]
         results = localizer.sandbox.run_many(jobs)
     ref_task = task
     reference = "curated"
@@ -79,12 +104,17 @@ def analyze_group(
         statements = (
             statement_token_spans(program, tokenizer, ids, offsets=offsets) if offsets is not None else ()
         )
+        late = None
+        if loc.late_span is not None and offsets is not None:
+            late = _to_tokens(program, tokenizer, ids, replace(loc, span=loc.late_span), offsets)
         credit = RolloutCredit(
             mode=loc.mode,
             span=span,
             status=status,
+            late_span=late,
             error_span=span if loc.mode.value == "syntax" else None,
             statement_spans=statements,
+            executed_spans=_executed(program, tokenizer, ids, result, offsets),
         )
         out.append(RolloutAnalysis(program, result, loc, credit))
     return out

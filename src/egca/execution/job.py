@@ -40,6 +40,7 @@ class ExecJob:
     capture: bool = False  # return each ``call`` test's output (used to compute expected outputs)
     fail_fast: bool = False  # stop at the first test that does not pass (the rest are ``skipped``)
     record_calls: bool = False  # record each entry-point call made by the tests (args, result)
+    coverage: bool = False  # report the program lines the tests executed (``ExecResult.covered``)
     # Instead of the tests: call the entry point once with (args, kwargs) under the tracer.
     trace: tuple[tuple[Any, ...], dict[str, Any]] | None = None
     trace_max_events: int = 10_000

@@ -98,6 +98,7 @@ class ExecResult:
     stderr: str = ""
     isolation: tuple[str, ...] = field(default=())
     trace: dict[str, Any] | None = None  # ``trace`` jobs: events, truncated, result or raised
+    covered: tuple[int, ...] | None = None  # ``coverage`` jobs: program lines the tests executed
 
     @property
     def passed(self) -> bool:

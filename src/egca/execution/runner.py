@@ -380,6 +380,20 @@ def _wrap_entry(
     return candidate
 
 
+def _coverage_tracer(covered: set[int]) -> Callable[..., Any]:
+    """Lines of the program executed by the tests (``sys.settrace``, program frames only)."""
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            covered.add(frame.f_lineno)
+        return local
+
+    def global_(frame: Any, event: str, arg: Any) -> Any:
+        return local if frame.f_code.co_filename == CANDIDATE_FILE else None
+
+    return global_
+
+
 def run_job(
     job: Any,
     compiled_tests: list[Any],
@@ -479,6 +493,10 @@ def run_job(
         channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
         return
 
+    covered: set[int] = set()
+    previous_trace = sys.gettrace()
+    if job.coverage:
+        sys.settrace(_coverage_tracer(covered))
     for i, test in enumerate(job.tests):
         guard.restore()
         if calls is not None:
@@ -518,4 +536,8 @@ def run_job(
         channel.emit(record)
         if job.fail_fast and status != "passed":
             break
-    channel.emit({"k": "end", "stdout": out.text(), "stderr": err.text()})
+    end: dict[str, Any] = {"k": "end", "stdout": out.text(), "stderr": err.text()}
+    if job.coverage:
+        sys.settrace(previous_trace)
+        end["covered"] = sorted(covered)
+    channel.emit(end)

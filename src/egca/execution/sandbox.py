@@ -167,6 +167,7 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
         stderr=str(d.get("stderr", "")),
         isolation=isolation,
         trace=d.get("trace"),
+        covered=tuple(d["covered"]) if d.get("covered") is not None else None,
     )
 
 

@@ -455,6 +455,7 @@ def _assemble(
         "stdout": end.get("stdout", ""),
         "stderr": end.get("stderr", ""),
         "trace": trace,
+        "covered": end.get("covered"),
     }
 
 
