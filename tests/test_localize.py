@@ -156,3 +156,13 @@ def test_a_value_a_correct_sibling_produces_is_not_a_divergence(sandbox):
     with_sibling = localizer.localize(t, cand, siblings=[sibling])
     assert with_sibling.span.start_line == line_of(cand, "return s * 3")
     assert with_sibling.evidence.get("reference") == "sibling"
+
+
+def test_wrong_value_from_an_unjudgeable_inner_function_is_a_call_divergence(localizer):
+    ref = "def f(xs):\n    def sq(v):\n        return v * v\n    out = [sq(x) for x in xs]\n    return out\n"
+    t = task(ref, "f", "assert f([1, 2]) == [1, 4]")
+    cand = "def f(xs):\n    def sq(v, k=2):\n        return v * k\n    out = [sq(x) for x in xs]\n    return out\n"
+    loc = localizer.localize(t, cand)
+    # sq's signature differs from the reference's, so no oracle judges it: the wrong value shows
+    # where the call's result is stored.
+    assert loc.kind == "call" and loc.span.start_line == line_of(cand, "out = [sq(x)")

@@ -309,7 +309,7 @@ class Localizer:
                 probe=probe_info,
                 evidence={"frame_args": to_wire(args)},
             )
-        loc = self._found(div, probe_info, args, wrong, right, depth, function)
+        loc = self._found(self._call_kind(index, div), probe_info, args, wrong, right, depth, function)
         return replace(loc, late_span=found[-1].span if found else div.span)
 
     @staticmethod
@@ -333,6 +333,21 @@ class Localizer:
         return Localization(
             Mode.LOGIC, span=div.span, kind=div.kind, probe=probe, evidence=evidence, reference="curated"
         )
+
+    @staticmethod
+    def _call_kind(index: ProgramIndex, div: Divergence) -> Divergence:
+        """A wrong value produced by a call of one of the program's own functions (one the oracle
+        could not judge) is a ``call`` divergence."""
+        stmt = index.statement(div.line)
+        if div.kind != "value" or stmt is None:
+            return div
+        defined = {
+            n.name for n in ast.walk(index.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        called = {
+            n.func.id for n in ast.walk(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        return replace(div, kind="call") if called & defined else div
 
     def _agreed(
         self,

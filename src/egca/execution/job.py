@@ -7,7 +7,7 @@ from typing import Any
 
 from egca.tasks.task import Task, TestCase
 
-Oracle = str  # "eq" (Python == on plain values), "set_eq", "find_zero"; float tolerance via TestCase.atol
+Oracle = str  # a name of egca.execution.oracles.ORACLES ("eq", "set_eq", "find_zero", ...)
 
 
 @dataclass(frozen=True)
