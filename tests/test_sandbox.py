@@ -177,3 +177,13 @@ def test_coverage_lists_the_executed_program_lines(sandbox):
     r = sandbox.run(ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f", coverage=True))
     assert r.passed and r.covered == (2, 3)
     assert sandbox.run(ExecJob(prog, asserts("assert f(1) == 1"), entry_point="f")).covered is None
+
+
+def test_recorded_calls_of_huge_arguments_are_summarised(sandbox):
+    prog = "def f(xs):\n    return len(xs)\n"
+    r = sandbox.run(
+        ExecJob(prog, asserts("assert f(list(range(200000))) == 1"), entry_point="f", record_calls=True)
+    )
+    assert r.status is Status.FAILED  # not a flooded/tampered channel
+    (call,) = r.tests[0].calls
+    assert call.result == 200000 and "200000 items" in repr(call.args[0])

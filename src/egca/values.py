@@ -320,6 +320,8 @@ def from_wire(w: Any) -> Any:
         return bytes.fromhex(v)
     if tag == "opaque":
         return Opaque(0, str(v), None)
+    if tag == "summary":  # a bounded snapshot of a large value (egca.trace.tracer.snapshot)
+        return Opaque(0, f"<{v.get('type', 'value')} of {v.get('len', '?')} items>", v.get("hash"))
     raise ValueError(f"unknown wire tag {tag!r}")
 
 

@@ -26,7 +26,7 @@ from egca import values
 from egca.execution import oracles
 from egca.execution.rewrite import CHECKER_NAME
 from egca.tasks.task import MISSING
-from egca.trace.tracer import make_tracer
+from egca.trace.tracer import make_tracer, snapshot
 from egca.trace.writes import write_sets
 
 CANDIDATE_FILE = "<candidate>"
@@ -341,6 +341,7 @@ class CappedWriter(io.TextIOBase):
 
 
 MAX_RECORDED_CALLS = 64
+MAX_RECORDED_ITEMS = 10_000  # longer containers are recorded as a summary (length, hash, head)
 
 
 def _wrap_entry(
@@ -357,8 +358,8 @@ def _wrap_entry(
         record: dict[str, Any] | None = None
         if calls is not None and len(calls) < MAX_RECORDED_CALLS:
             record = {
-                "args": values.to_wire(values.plain(args)),
-                "kwargs": values.to_wire(values.plain(kwargs)),
+                "args": snapshot(args, MAX_RECORDED_ITEMS),
+                "kwargs": snapshot(kwargs, MAX_RECORDED_ITEMS),
             }
             calls.append(record)
         try:
@@ -374,7 +375,7 @@ def _wrap_entry(
                 "arithmetic; results must be plain values"
             )
         if record is not None:
-            record["result"] = values.to_wire(values.plain(result))
+            record["result"] = snapshot(result, MAX_RECORDED_ITEMS)
         return result
 
     return candidate

@@ -61,7 +61,7 @@ DEFAULT_PRELOAD = [
 OPTIONAL_PRELOAD: tuple[str, ...] = ()
 RESULT_FD = 3
 LANDLOCK_FD = 1000  # the worker's ruleset lives at this fd so that children can keep it
-MAX_RECORD_BYTES = 32 * 1024 * 1024
+MAX_RECORD_BYTES = 256 * 1024 * 1024  # memory guard only: records are authenticated
 EXIT_ISOLATION_FAILED = 71
 
 

@@ -36,24 +36,36 @@ def snapshot(v: Any, max_items: int = MAX_ITEMS) -> Any:
     return _bounded(p, max_items)
 
 
-def _bounded(p: Any, max_items: int) -> Any:
-    if type(p) in (list, tuple, set, frozenset, dict) and len(p) > max_items:
-        items = list(p.items()) if type(p) is dict else list(p)
-        if type(p) in (set, frozenset, dict):
+def _bounded(p: Any, max_items: int, depth: int = 0) -> Any:
+    """Wire encoding of a plain value in which every long container or string is summarised."""
+    t = type(p)
+    if t in (list, tuple, set, frozenset, dict) and len(p) > max_items:
+        items = list(p.items()) if t is dict else list(p)
+        if t in (set, frozenset, dict):
             items.sort(key=repr)
         digest = hashlib.sha256(repr(items).encode("utf-8", "backslashreplace")).hexdigest()[:16]
         return {
             "t": "summary",
             "v": {
-                "type": type(p).__name__,
+                "type": t.__name__,
                 "len": len(p),
                 "hash": digest,
-                "head": [values.to_wire(_head(e)) for e in items[:max_items]],
+                "head": [values.to_wire(_head(e)) for e in items[:16]],
             },
         }
-    if type(p) is str and len(p) > 256:
+    if t is str and len(p) > 256:
         digest = hashlib.sha256(p.encode("utf-8", "backslashreplace")).hexdigest()[:16]
         return {"t": "summary", "v": {"type": "str", "len": len(p), "hash": digest, "head": p[:64]}}
+    if depth < values.MAX_DEPTH:
+        if t is list:
+            return [_bounded(e, max_items, depth + 1) for e in p]
+        if t is tuple:
+            return {"t": "tuple", "v": [_bounded(e, max_items, depth + 1) for e in p]}
+        if t is dict:
+            return {
+                "t": "dict",
+                "v": [[values.to_wire(k), _bounded(v, max_items, depth + 1)] for k, v in p.items()],
+            }
     return values.to_wire(p)
 
 
