@@ -50,15 +50,20 @@ def score_completions(
     completions: Sequence[str],
     kind: RewardKind = "binary",
     progress: bool = False,
+    record_calls: bool = False,
 ) -> list[Scored]:
-    """Build, run and score ``completions[i]`` against ``tasks[i]`` (a GRPO group is one batch)."""
+    """Build, run and score ``completions[i]`` against ``tasks[i]`` (a GRPO group is one batch).
+
+    ``record_calls`` keeps each entry-point call in the results, so that the credit stage can find
+    the probe without running the tests again.
+    """
     if len(tasks) != len(completions):
         raise ValueError(f"{len(tasks)} tasks but {len(completions)} completions")
     if kind not in REWARDS:
         raise ValueError(f"unknown reward {kind!r}; choose from {sorted(REWARDS)}")
     reward_fn = REWARDS[kind]
     programs = [build_program(t, c) for t, c in zip(tasks, completions)]
-    jobs = [ExecJob.for_task(t, p.source) for t, p in zip(tasks, programs)]
+    jobs = [ExecJob.for_task(t, p.source, record_calls=record_calls) for t, p in zip(tasks, programs)]
     results = sandbox.run_many(jobs, progress=progress, desc="rewards")
     return [
         Scored(t.task_id, c, p, r, reward_fn(r)) for t, c, p, r in zip(tasks, completions, programs, results)

@@ -1,0 +1,1 @@
+"""Training stage: egca on TRL (reward function, datasets; the EGCA trainer is next)."""
