@@ -1,0 +1,132 @@
+"""EGCA on TRL: a thin ``GRPOTrainer`` subclass and its config.
+
+The subclass calls the parent's ``_generate_and_score_completions``, then routes and localizes
+each rollout from the executions the :class:`~egca.train.reward.CodeReward` already ran (never a
+second run of the tests), builds the token-level advantages and injects them:
+
+- ``conserve`` (default, ``loss_type="grpo"``): the mask route. ``tool_mask`` becomes
+  ``tool_mask × span mask`` and ``num_items_in_batch`` is recomputed from the same mask on every rank
+  (numerator and denominator from one mask), which reproduces the paper's operator exactly.
+- ``conserve_kl_all`` (``loss_type="dr_grpo"``): per-token advantages ``L·a_{i,t}``; KL stays on all tokens.
+- ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant).
+
+The ``uniform`` scheme is plain GRPO with identical execution and logging.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl import GRPOConfig, GRPOTrainer
+
+from egca.credit.assign import analyze_group
+from egca.credit.constraints import ConstraintConfig
+from egca.credit.localize import Localizer
+from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
+from egca.credit.schemes import SCHEMES
+from egca.train.reward import CodeReward
+
+
+@dataclass
+class EGCAConfig(GRPOConfig):
+    """``GRPOConfig`` plus the credit settings (egca-method.md §3.1, §5f)."""
+
+    loss_type: str = field(default="grpo", metadata={"help": "grpo for the conserve normalizer"})
+    credit_scheme: str = field(default="egca", metadata={"help": f"one of {sorted(SCHEMES)}"})
+    credit_normalizer: str = field(
+        default="conserve", metadata={"help": "conserve, conserve_kl_all or engine"}
+    )
+    credit_constraints: bool = field(
+        default=True, metadata={"help": "constraint checks and comparability gate"}
+    )
+    credit_max_siblings: int = field(
+        default=2, metadata={"help": "passing rollouts used as extra references"}
+    )
+
+
+def inject(out: dict[str, Any], ta: TokenAdvantages, normalizer: str, gather: Any) -> dict[str, Any]:
+    """Put the token advantages into TRL's output dict for the chosen normalizer route."""
+    if normalizer == "conserve_kl_all":
+        out["advantages"] = ta.engine_advantages.to(out["advantages"].dtype)
+        return out
+    completion_mask = out["completion_mask"]
+    span = ta.engine_mask.to(completion_mask.dtype)
+    tool = out.get("tool_mask")
+    out["tool_mask"] = span if tool is None else tool * span
+    loss_mask = completion_mask * out["tool_mask"]
+    out["num_items_in_batch"] = gather(loss_mask.sum()).sum()  # a collective: every rank calls it
+    return out
+
+
+class EGCAGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` with Execution-Grounded Credit Assignment. Needs a :class:`CodeReward`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        config: Any = self.args
+        self.credit_scheme = getattr(config, "credit_scheme", "egca")
+        self.credit_normalizer = getattr(config, "credit_normalizer", "conserve")
+        expected = normalizer_settings(self.credit_normalizer)["trl_loss_type"]
+        if expected is not None and config.loss_type != expected:
+            raise ValueError(
+                f"credit_normalizer={self.credit_normalizer!r} reproduces the EGCA operator only with "
+                f"loss_type={expected!r} (got {config.loss_type!r}); use credit_normalizer='engine' for the mask-only variant"
+            )
+        rewards = [f for f in self.reward_funcs if isinstance(f, CodeReward)]
+        if not rewards:
+            raise ValueError("EGCAGRPOTrainer needs an egca.train.reward.CodeReward among reward_funcs")
+        self.code_reward = rewards[0]
+        constraints = ConstraintConfig() if getattr(config, "credit_constraints", True) else None
+        self.localizer = Localizer(
+            self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
+        )
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        out = super()._generate_and_score_completions(inputs)
+        scored = self.code_reward.last
+        if len(scored) != len(inputs):  # the reward did not run on this batch (e.g. another reward failed)
+            return out
+        mask = out["completion_mask"]
+        ids = [out["completion_ids"][i, : int(mask[i].sum())].tolist() for i in range(len(inputs))]
+        groups: dict[str, list[int]] = {}
+        for i, s in enumerate(scored):
+            groups.setdefault(s.task_id, []).append(i)
+        credits: list[Any] = [None] * len(inputs)
+        for task_id, rows in groups.items():
+            task = self.code_reward.tasks[task_id]
+            analyses = analyze_group(
+                self.localizer,
+                task,
+                [scored[i].completion for i in rows],
+                [ids[i] for i in rows],
+                self.processing_class,
+                [scored[i].result for i in rows],
+            )
+            for i, a in zip(rows, analyses):
+                credits[i] = a.credit
+        ta = token_advantages(
+            out["advantages"],
+            mask,
+            credits,
+            scheme=self.credit_scheme,
+            normalizer=self.credit_normalizer,
+            max_completion_length=self.max_completion_length,
+        )
+        self._log_credit(credits, ta, mask)
+        if self.credit_scheme == "uniform":
+            return out
+        return inject(out, ta, self.credit_normalizer, self.accelerator.gather)
+
+    def _log_credit(self, credits: list[Any], ta: TokenAdvantages, mask: torch.Tensor) -> None:
+        mode = "train" if self.model is not None and self.model.training else "eval"
+        n = len(credits)
+        for name, count in Counter(c.mode.value for c in credits).items():
+            self._metrics[mode][f"egca/mode_{name}"].append(count / n)
+        self._metrics[mode]["egca/localized"].append(sum(s == "localized" for s in ta.statuses) / n)
+        self._metrics[mode]["egca/fallback"].append(sum(s.startswith("fallback") for s in ta.statuses) / n)
+        tokens = mask.sum().item()
+        in_loss = (ta.loss_mask & mask.bool()).sum().item()
+        self._metrics[mode]["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)

@@ -1,0 +1,124 @@
+"""EGCAGRPOTrainer: the injection into TRL's batch, and real CPU training steps (uniform and egca)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from egca.credit.operator import token_advantages
+from egca.credit.types import Mode, RolloutCredit, TokenSpan
+from egca.tasks import load_tasks
+from egca.train.reward import CodeReward
+from egca.train.trainer import EGCAConfig, EGCAGRPOTrainer, inject
+
+
+def _batch():
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    adv = torch.tensor([-1.0, 1.0])
+    credits = [
+        RolloutCredit(Mode.LOGIC, span=TokenSpan(1, 3), status="localized"),
+        RolloutCredit(Mode.CORRECT),
+    ]
+    return mask, adv, credits
+
+
+def test_conserve_route_masks_numerator_and_denominator_together():
+    mask, adv, credits = _batch()
+    ta = token_advantages(adv, mask, credits, scheme="egca", normalizer="conserve")
+    out = inject(
+        {"completion_mask": mask, "advantages": adv, "num_items_in_batch": mask.sum()},
+        ta,
+        "conserve",
+        gather=lambda x: x,
+    )
+    assert out["tool_mask"].tolist() == [[0, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert int(out["num_items_in_batch"]) == 2 + 5
+    # TRL's grpo aggregation (per sequence Σ m·ℓ / Σ m) on this mask gives exactly a_{i,t}:
+    m = (mask * out["tool_mask"]).float()
+    effective = adv.unsqueeze(1) * m / m.sum(dim=1, keepdim=True)
+    assert torch.allclose(effective.double(), ta.per_token.double())
+    with_tool = inject(
+        {"completion_mask": mask, "advantages": adv, "tool_mask": torch.tensor([[1, 1, 0, 1, 1]] * 2)},
+        ta,
+        "conserve",
+        gather=lambda x: x,
+    )
+    assert with_tool["tool_mask"].tolist()[0] == [0, 1, 0, 0, 0]
+
+
+def test_conserve_kl_all_route_uses_per_token_advantages():
+    mask, adv, credits = _batch()
+    ta = token_advantages(adv, mask, credits, scheme="egca", normalizer="conserve_kl_all")
+    out = inject({"completion_mask": mask, "advantages": adv}, ta, "conserve_kl_all", gather=lambda x: x)
+    assert out["advantages"].shape == (2, 5) and "tool_mask" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["uniform", "egca"])
+def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
+    from egca.train.data import tasks_dataset
+    from tests.tiny import make_tiny_model
+
+    tasks = load_tasks("humaneval", limit=2)
+    reward = CodeReward(tasks, sandbox=sandbox)
+    args = EGCAConfig(
+        output_dir=str(tmp_path / "run"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=2,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        credit_scheme=scheme,
+    )
+    trainer = EGCAGRPOTrainer(
+        model=make_tiny_model(tmp_path), reward_funcs=[reward], args=args, train_dataset=tasks_dataset(tasks)
+    )
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "egca/localized" in h]
+    assert len(logs) == 2
+    shares = sum(v for k, v in logs[0].items() if k.startswith("egca/mode_"))
+    assert shares == pytest.approx(1.0)  # every rollout routed to exactly one mode
+
+
+def test_config_and_reward_are_checked(sandbox, tmp_path):
+    from egca.train.data import tasks_dataset
+    from tests.tiny import make_tiny_model
+
+    tasks = load_tasks("humaneval", limit=1)
+    model = make_tiny_model(tmp_path)
+    bad = EGCAConfig(
+        output_dir=str(tmp_path / "a"),
+        loss_type="dapo",
+        use_cpu=True,
+        report_to="none",
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=4,
+    )
+    with pytest.raises(ValueError, match="loss_type"):
+        EGCAGRPOTrainer(
+            model=model,
+            reward_funcs=[CodeReward(tasks, sandbox=sandbox)],
+            args=bad,
+            train_dataset=tasks_dataset(tasks),
+        )
+    ok = EGCAConfig(
+        output_dir=str(tmp_path / "b"),
+        use_cpu=True,
+        report_to="none",
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=4,
+    )
+    assert ok.loss_type == "grpo" and ok.credit_scheme == "egca" and ok.credit_normalizer == "conserve"
+    with pytest.raises(ValueError, match="CodeReward"):
+        EGCAGRPOTrainer(
+            model=model,
+            reward_funcs=[lambda **k: [0.0] * len(k["completions"])],
+            args=ok,
+            train_dataset=tasks_dataset(tasks),
+        )
