@@ -122,3 +122,66 @@ def test_config_and_reward_are_checked(sandbox, tmp_path):
             args=ok,
             train_dataset=tasks_dataset(tasks),
         )
+
+
+def test_loss_and_gradients_follow_the_credit_mask(sandbox, tmp_path):
+    """On a fixed batch: TRL's loss with the injected mask equals the hand-computed value, tokens
+    outside the span get no gradient, span tokens do."""
+    from egca.train.data import tasks_dataset
+    from tests.tiny import make_tiny_model
+
+    tasks = load_tasks("humaneval", limit=1)
+    args = EGCAConfig(
+        output_dir=str(tmp_path / "r"),
+        use_cpu=True,
+        report_to="none",
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=6,
+        seed=0,
+    )
+    trainer = EGCAGRPOTrainer(
+        model=make_tiny_model(tmp_path),
+        reward_funcs=[CodeReward(tasks, sandbox=sandbox)],
+        args=args,
+        train_dataset=tasks_dataset(tasks),
+    )
+    mask = torch.ones(2, 6, dtype=torch.long)
+    adv = torch.tensor([-0.8, 0.6])
+    credits = [
+        RolloutCredit(Mode.LOGIC, span=TokenSpan(2, 4), status="localized"),
+        RolloutCredit(Mode.CORRECT),
+    ]
+    ta = token_advantages(adv, mask, credits, scheme="egca", normalizer="conserve")
+    batch = inject(
+        {
+            "prompt_ids": torch.tensor([[5, 6, 7], [5, 6, 7]]),
+            "prompt_mask": torch.ones(2, 3, dtype=torch.long),
+            "completion_ids": torch.tensor([[8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18, 19]]),
+            "completion_mask": mask,
+            "advantages": adv,
+        },
+        ta,
+        "conserve",
+        gather=lambda x: x,
+    )
+    captured = {}
+    per_token_logps = trainer._get_per_token_logps_and_entropies
+
+    def keep(*a, **k):  # the log-probability of every completion token, as the loss sees it
+        logps, entropies, aux = per_token_logps(*a, **k)
+        logps.retain_grad()
+        captured["logps"] = logps
+        return logps, entropies, aux
+
+    trainer._get_per_token_logps_and_entropies = keep
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train() in a real run
+    loss = trainer._compute_loss(trainer.model, batch)
+    # ratio 1 and beta 0: each sequence contributes -A_i (mean over its masked tokens), then the mean
+    assert loss.item() == pytest.approx(-adv.mean().item(), abs=1e-5)
+    loss.backward()
+    grad = captured["logps"].grad
+    assert (grad[0, [0, 1, 4, 5]] == 0).all() and (grad[0, 2:4] != 0).all()
+    assert torch.allclose(grad[0, 2:4], torch.full((2,), 0.8 / 2 / 2))  # -(A/|S|)/B per span token
+    assert (grad[1] != 0).all()  # the uniform rollout: every token
