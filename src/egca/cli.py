@@ -237,6 +237,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from egca.report.html import render
 
     records: list[dict[str, Any]] = []
+    if args.rollouts and Path(args.rollouts).is_dir():  # a run directory of egca train
+        args.rollouts = str(Path(args.rollouts) / "rollouts.jsonl")
     if args.rollouts:
         for n, line in enumerate(_read(args.rollouts, "rollouts").splitlines(), 1):
             if line.strip():
@@ -265,6 +267,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(records), encoding="utf-8")
     print(f"wrote {out} ({len(records)} rollouts)")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from egca.train.run import load_settings, train
+
+    settings = load_settings(args.config, args.set or [])
+    summary = train(settings, resume=args.resume)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"trained {summary['steps']} steps in {summary['seconds']} s; reward {summary['reward_first']} -> "
+            f"{summary['reward_last']}; modes {summary['modes']}"
+        )
+        print(f"run directory: {summary['run_dir']}; credit report: {summary['report']}")
     return EXIT_OK
 
 
@@ -442,13 +463,22 @@ def build_parser() -> argparse.ArgumentParser:
     lo.set_defaults(func=cmd_localize)
 
     rp = sub.add_parser("report", help="a self-contained HTML credit report")
-    rp.add_argument("rollouts", nargs="?", default=None, help="ROLLOUTS.jsonl (one rollout record per line)")
+    rp.add_argument("rollouts", nargs="?", default=None, help="ROLLOUTS.jsonl or an egca train run directory")
     rp.add_argument("--candidate", default=None, help="also localize and show this candidate program")
     rp.add_argument("--task", default=None, help="the candidate's task id, e.g. HumanEval/3")
     rp.add_argument("--advantage", type=float, default=-1.0, help="sequence advantage for the heat map")
     rp.add_argument("--scheme", default="egca", help="credit scheme for the heat map")
     rp.add_argument("-o", "--out", default="egca-out/report.html")
     rp.set_defaults(func=cmd_report)
+
+    tr = sub.add_parser("train", help="GRPO / EGCA training on TRL (offline defaults)")
+    tr.add_argument("--config", default=None, help="a YAML file of settings")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
+    tr.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in the run directory"
+    )
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=cmd_train)
 
     d = sub.add_parser("doctor", help="which isolation layers work here, checked by probe programs")
     d.add_argument("--json", action="store_true")

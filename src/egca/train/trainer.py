@@ -15,8 +15,10 @@ The ``uniform`` scheme is plain GRPO with identical execution and logging.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -95,6 +97,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
         for i, s in enumerate(scored):
             groups.setdefault(s.task_id, []).append(i)
         credits: list[Any] = [None] * len(inputs)
+        analyses_by_row: list[Any] = [None] * len(inputs)
         for task_id, rows in groups.items():
             task = self.code_reward.tasks[task_id]
             analyses = analyze_group(
@@ -107,6 +110,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
             )
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
+                analyses_by_row[i] = a
         ta = token_advantages(
             out["advantages"],
             mask,
@@ -116,9 +120,32 @@ class EGCAGRPOTrainer(GRPOTrainer):
             max_completion_length=self.max_completion_length,
         )
         self._log_credit(credits, ta, mask)
+        if self.rollout_log is not None:
+            self._write_rollouts(analyses_by_row, ids, ta)
         if self.credit_scheme == "uniform":
             return out
         return inject(out, ta, self.credit_normalizer, self.accelerator.gather)
+
+    rollout_log: Path | None = None  # write every rollout (mode, span, token advantages) here
+
+    def _write_rollouts(self, analyses: list[Any], ids: list[list[int]], ta: TokenAdvantages) -> None:
+        assert self.rollout_log is not None
+        tok = self.processing_class
+        with self.rollout_log.open("a", encoding="utf-8") as f:
+            for i, a in enumerate(analyses):
+                if a is None:
+                    continue
+                record = {
+                    "step": self.state.global_step,
+                    "task_id": self.code_reward.last[i].task_id,
+                    "program": a.program.source,
+                    **a.localization.to_dict(),
+                    "credit_status": ta.statuses[i],
+                    "tokens": [tok.decode([t]) for t in ids[i]],  # type: ignore[union-attr]
+                    "advantages": [round(float(x), 6) for x in ta.per_token[i][: len(ids[i])].tolist()],
+                    "reward": self.code_reward.last[i].reward,
+                }
+                f.write(json.dumps(record) + "\n")
 
     def _log_credit(self, credits: list[Any], ta: TokenAdvantages, mask: torch.Tensor) -> None:
         mode = "train" if self.model is not None and self.model.training else "eval"
