@@ -1,4 +1,4 @@
-# egca: `make demo` (set up + main job), `make test` (set up + lint, types, tests).
+# egca: `make demo` (set up + main job: egca train on the offline defaults), `make test` (lint, types, tests).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -15,7 +15,7 @@ setup: $(BIN)/.egca-installed
 
 demo: setup
 	$(BIN)/egca doctor
-	$(BIN)/egca eval --dataset humaneval --references
+	$(BIN)/egca train
 
 lint: setup
 	$(BIN)/ruff check src tests

@@ -30,9 +30,9 @@ class TrainSettings:
     max_steps: int = 4
     num_generations: int = 4
     per_device_train_batch_size: int = 4
-    max_completion_length: int = 96
+    max_completion_length: int = 192
     learning_rate: float = 1e-6
-    temperature: float = 1.0
+    temperature: float = 0.7
     seed: int = 0
     credit_scheme: str = "egca"
     credit_normalizer: str = "conserve"
