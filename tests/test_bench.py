@@ -41,3 +41,27 @@ def test_bench_localize_reports_accuracy_baselines_and_time():
         "deleted_statement",
         "wrong_return",
     }
+
+
+@pytest.mark.slow
+def test_bench_overhead_compares_uniform_and_egca(tmp_path):
+    from egca.bench.overhead import bench_overhead
+    from egca.train.run import TrainSettings
+    from tests.tiny import make_tiny_model
+
+    settings = TrainSettings(
+        model=make_tiny_model(tmp_path),
+        dataset="humaneval",
+        limit=2,
+        output_dir=str(tmp_path / "b"),
+        max_steps=2,
+        max_completion_length=8,
+        save_steps=100,
+    )
+    report = bench_overhead(settings)
+    assert report["runs"]["uniform"]["analysis_s"] == 0.0 and report["runs"]["egca"]["analysis_s"] > 0
+    assert 0 < report["analysis_share"] < 1
+    assert report["added_share"] == pytest.approx(
+        report["runs"]["egca"]["step_s"] / report["runs"]["uniform"]["step_s"] - 1
+    )
+    assert any("EGCA analysis" in line for line in report["lines"])

@@ -78,10 +78,15 @@ def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
         model=make_tiny_model(tmp_path), reward_funcs=[reward], args=args, train_dataset=tasks_dataset(tasks)
     )
     trainer.train()
+    steps = [h for h in trainer.state.log_history if "time/execution" in h]
+    assert len(steps) == 2 and all(h["time/execution"] > 0 for h in steps)
     logs = [h for h in trainer.state.log_history if "egca/localized" in h]
-    assert len(logs) == 2
-    shares = sum(v for k, v in logs[0].items() if k.startswith("egca/mode_"))
-    assert shares == pytest.approx(1.0)  # every rollout routed to exactly one mode
+    if scheme == "uniform":  # the GRPO baseline: same execution, no analysis
+        assert not logs and all(h["time/egca_analysis"] == 0 for h in steps)
+    else:
+        assert len(logs) == 2 and all(h["time/egca_analysis"] > 0 for h in steps)
+        shares = sum(v for k, v in logs[0].items() if k.startswith("egca/mode_"))
+        assert shares == pytest.approx(1.0)  # every rollout routed to exactly one mode
 
 
 def test_config_and_reward_are_checked(sandbox, tmp_path):

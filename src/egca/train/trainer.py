@@ -10,12 +10,15 @@ second run of the tests), builds the token-level advantages and injects them:
 - ``conserve_kl_all`` (``loss_type="dr_grpo"``): per-token advantages ``L·a_{i,t}``; KL stays on all tokens.
 - ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant).
 
-The ``uniform`` scheme is plain GRPO with identical execution and logging.
+The ``uniform`` scheme is plain GRPO with identical execution and no analysis (the baseline of
+``egca bench overhead``). Each step logs ``time/generation_and_logps``, ``time/execution`` and
+``time/egca_analysis``; TRL logs ``step_time``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +90,24 @@ class EGCAGRPOTrainer(GRPOTrainer):
         )
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        t0 = time.perf_counter()
         out = super()._generate_and_score_completions(inputs)
+        t1 = time.perf_counter()
+        mode = "train" if self.model is not None and self.model.training else "eval"
+        self._metrics[mode]["time/execution"].append(self.code_reward.last_seconds)
+        self._metrics[mode]["time/generation_and_logps"].append(t1 - t0 - self.code_reward.last_seconds)
         scored = self.code_reward.last
-        if len(scored) != len(inputs):  # the reward did not run on this batch (e.g. another reward failed)
+        if self.credit_scheme == "uniform" or len(scored) != len(inputs):
+            # GRPO baseline: identical execution, no analysis (so that overhead is measured honestly)
+            self._metrics[mode]["time/egca_analysis"].append(0.0)
             return out
+        out = self._assign_credit(out, inputs, scored)
+        self._metrics[mode]["time/egca_analysis"].append(time.perf_counter() - t1)
+        return out
+
+    def _assign_credit(
+        self, out: dict[str, Any], inputs: list[dict[str, Any]], scored: list[Any]
+    ) -> dict[str, Any]:
         mask = out["completion_mask"]
         ids = [out["completion_ids"][i, : int(mask[i].sum())].tolist() for i in range(len(inputs))]
         groups: dict[str, list[int]] = {}
@@ -122,8 +139,6 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self._log_credit(credits, ta, mask)
         if self.rollout_log is not None:
             self._write_rollouts(analyses_by_row, ids, ta)
-        if self.credit_scheme == "uniform":
-            return out
         return inject(out, ta, self.credit_normalizer, self.accelerator.gather)
 
     rollout_log: Path | None = None  # write every rollout (mode, span, token advantages) here

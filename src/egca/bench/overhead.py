@@ -1,0 +1,55 @@
+"""``egca bench overhead``: the wall-clock cost of EGCA over GRPO, measured side by side.
+
+Two ``egca train`` runs with the same model, tasks, seed and steps, one with ``credit_scheme=uniform``
+(GRPO: identical execution, no analysis) and one with ``egca``. Reported: the mean step time of each,
+the added share, and the share of the EGCA step spent in the analysis (from the per-step
+``time/egca_analysis`` metric). Generation is sampled, so the two runs' completions differ after the
+first step; the analysis share is the direct measure, the added share the end-to-end one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from egca.train.run import TrainSettings, train
+
+
+def _step_times(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [h for h in map(json.loads, lines) if "step_time" in h]
+
+
+def bench_overhead(settings: TrainSettings) -> dict[str, Any]:
+    """Train twice (uniform, egca) and compare the per-step times."""
+    base = Path(settings.output_dir)
+    runs: dict[str, dict[str, Any]] = {}
+    for scheme in ("uniform", "egca"):
+        s = dataclasses.replace(settings, credit_scheme=scheme, output_dir=str(base / scheme))
+        summary = train(s)
+        steps = _step_times(base / scheme)
+        runs[scheme] = {
+            "summary": summary,
+            "step_s": statistics.fmean(h["step_time"] for h in steps),
+            "analysis_s": statistics.fmean(h.get("time/egca_analysis", 0.0) for h in steps),
+            "execution_s": statistics.fmean(h.get("time/execution", 0.0) for h in steps),
+            "generation_s": statistics.fmean(h.get("time/generation_and_logps", 0.0) for h in steps),
+        }
+    u, e = runs["uniform"], runs["egca"]
+    added = (e["step_s"] - u["step_s"]) / u["step_s"]
+    analysis_share = e["analysis_s"] / e["step_s"]
+    lines = [
+        f"model {settings.model}, {settings.max_steps} steps, {settings.num_generations} completions per prompt, "
+        f"{settings.max_completion_length} tokens",
+        *(
+            f"{k:8s} step {r['step_s']:.2f} s  (generation+logps {r['generation_s']:.2f} s, execution "
+            f"{r['execution_s']:.2f} s, EGCA analysis {r['analysis_s']:.3f} s)"
+            for k, r in runs.items()
+        ),
+        f"EGCA analysis: {100 * analysis_share:.2f}% of an EGCA step; end-to-end added wall clock "
+        f"{100 * added:+.1f}% (sampled completions differ between the runs)",
+    ]
+    return {"runs": runs, "added_share": added, "analysis_share": analysis_share, "lines": lines}
