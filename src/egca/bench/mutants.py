@@ -15,6 +15,18 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+KINDS = (
+    "comparison",
+    "comparison_condition",
+    "arithmetic",
+    "constant",
+    "range_bound",
+    "negated_condition",
+    "weakened_condition",
+    "wrong_variable",
+    "deleted_statement",
+    "wrong_return",
+)
 CONTROL_FLOW_KINDS = frozenset({"negated_condition", "weakened_condition", "comparison_condition"})
 _SWAP: dict[type, str] = {
     ast.Lt: "<=",

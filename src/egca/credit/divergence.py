@@ -447,21 +447,7 @@ def find_divergence(
             span = index.span_of(line)
             if 0 < j < len(rw) and rw[j] != rw[j - 1] and span is not None:
                 first.append(
-                    (
-                        i,
-                        Divergence(
-                            line,
-                            span,
-                            "value",
-                            {
-                                "variable": name,
-                                "reference_variable": mapping[name],
-                                "value": value,
-                                "expected": json.loads(rw[j]),
-                                "rule": "missing update",
-                            },
-                        ),
-                    )
+                    (i, _value(line, span, name, mapping[name], value, json.loads(rw[j]), "missing update"))
                 )
                 diverged.add(name)
             continue
@@ -473,22 +459,7 @@ def find_divergence(
         if ref_name is not None:
             rseq = ref_seqs[ref_name]
             if seq != rseq[: len(seq)]:
-                first.append(
-                    (
-                        i,
-                        Divergence(
-                            line,
-                            span,
-                            "value",
-                            {
-                                "variable": name,
-                                "reference_variable": ref_name,
-                                "value": value,
-                                "expected": _expected_at(rseq, len(seq) - 1),
-                            },
-                        ),
-                    )
-                )
+                first.append((i, _value(line, span, name, ref_name, value, _expected_at(rseq, len(seq) - 1))))
                 diverged.add(name)
         elif name in on_slice and vkey not in bag:
             first.append(
@@ -542,6 +513,16 @@ def find_divergence(
                 event=len(cand_events) - 1,
             )
     return None
+
+
+def _value(
+    line: int, span: Span, name: str, ref_name: str, value: Any, expected: Any, rule: str | None = None
+) -> Divergence:
+    """A value divergence of ``name`` (aligned with the reference's ``ref_name``)."""
+    evidence = {"variable": name, "reference_variable": ref_name, "value": value, "expected": expected}
+    if rule:
+        evidence["rule"] = rule
+    return Divergence(line, span, "value", evidence)
 
 
 def _expected_at(rseq: list[str], i: int) -> Any:
