@@ -129,11 +129,18 @@ def test_config_and_reward_are_checked(sandbox, tmp_path):
         )
 
 
-def test_loss_and_gradients_follow_the_credit_mask(sandbox, tmp_path):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_loss_and_gradients_follow_the_credit_mask(sandbox, tmp_path, lora):
     """On a fixed batch: TRL's loss with the injected mask equals the hand-computed value, tokens
-    outside the span get no gradient, span tokens do."""
+    outside the span get no gradient, span tokens do; with LoRA only the adapters get gradients."""
     from egca.train.data import tasks_dataset
     from tests.tiny import make_tiny_model
+
+    peft_config = None
+    if lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
 
     tasks = load_tasks("humaneval", limit=1)
     args = EGCAConfig(
@@ -150,6 +157,7 @@ def test_loss_and_gradients_follow_the_credit_mask(sandbox, tmp_path):
         reward_funcs=[CodeReward(tasks, sandbox=sandbox)],
         args=args,
         train_dataset=tasks_dataset(tasks),
+        peft_config=peft_config,
     )
     mask = torch.ones(2, 6, dtype=torch.long)
     adv = torch.tensor([-0.8, 0.6])
@@ -190,3 +198,10 @@ def test_loss_and_gradients_follow_the_credit_mask(sandbox, tmp_path):
     assert (grad[0, [0, 1, 4, 5]] == 0).all() and (grad[0, 2:4] != 0).all()
     assert torch.allclose(grad[0, 2:4], torch.full((2,), 0.8 / 2 / 2))  # -(A/|S|)/B per span token
     assert (grad[1] != 0).all()  # the uniform rollout: every token
+    named = dict(trainer.model.named_parameters())
+    with_grad = {n for n, p in named.items() if p.grad is not None and p.grad.abs().sum() > 0}
+    if lora:
+        assert with_grad and all("lora_" in n for n in with_grad)
+        assert not any(p.requires_grad for n, p in named.items() if "lora_" not in n)
+    else:
+        assert any("embed_tokens" in n for n in with_grad) and any("mlp" in n for n in with_grad)

@@ -237,8 +237,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from egca.report.html import render
 
     records: list[dict[str, Any]] = []
+    metrics: list[dict[str, Any]] = []
     if args.rollouts and Path(args.rollouts).is_dir():  # a run directory of egca train
-        args.rollouts = str(Path(args.rollouts) / "rollouts.jsonl")
+        from egca.train.run import run_rollouts
+
+        run_dir = Path(args.rollouts)
+        if not (run_dir / "rollouts.jsonl").exists():
+            raise UsageError(f"{run_dir}: no rollouts.jsonl (not an egca train run directory?)")
+        records = [r for r in run_rollouts(run_dir) if r.get("phase", "train") == "train"]
+        if (run_dir / "metrics.jsonl").exists():
+            metrics = [
+                json.loads(x) for x in _read(str(run_dir / "metrics.jsonl"), "metrics").splitlines() if x
+            ]
+        args.rollouts = None
     if args.rollouts:
         for n, line in enumerate(_read(args.rollouts, "rollouts").splitlines(), 1):
             if line.strip():
@@ -265,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("nothing to report: give ROLLOUTS.jsonl and/or --candidate with --task")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(records), encoding="utf-8")
+    out.write_text(render(records, metrics=metrics), encoding="utf-8")
     print(f"wrote {out} ({len(records)} rollouts)")
     return EXIT_OK
 
@@ -278,6 +289,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, args.set or [])
     summary = train(settings, resume=args.resume)
+    if "report" not in summary:  # not the main process of a multi-process launch: it reports
+        return EXIT_OK
     if args.json:
         print(json.dumps(summary))
     else:
@@ -285,7 +298,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"trained {summary['steps']} steps in {summary['seconds']} s; reward {summary['reward_first']} -> "
             f"{summary['reward_last']}; modes {summary['modes']}"
         )
+        if summary["eval_pass_rate"]:
+            evals = ", ".join(f"step {e['step']}: {e['pass_rate']:.1%}" for e in summary["eval_pass_rate"])
+            print(f"eval pass rate: {evals}")
         print(f"run directory: {summary['run_dir']}; credit report: {summary['report']}")
+        if "final_model" in summary:
+            print(f"trained model: {summary['final_model']} (egca eval --model {summary['final_model']} ...)")
     return EXIT_OK
 
 
@@ -319,7 +337,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from egca.bench.overhead import bench_overhead
         from egca.train.run import load_settings
 
-        sets = ["output_dir=egca-out/bench-overhead", *(args.set or [])]
+        # no periodic evaluation or final model unless asked for: only training steps are compared
+        defaults = ["output_dir=egca-out/bench-overhead", "eval_dataset=null", "save_final_model=false"]
+        sets = [*defaults, *(args.set or [])]
         report = bench_overhead(load_settings(args.config, sets))
         if args.json:
             print(

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from egca.report.curves import curves_svg, metrics_table
 from egca.values import from_wire, short_repr
 
 _CSS = """
@@ -130,23 +131,37 @@ def _heat(tokens: Sequence[str], advantages: Sequence[float]) -> str:
     )
 
 
-def render(rollouts: Sequence[dict[str, Any]], title: str = "egca credit report") -> str:
+def render(
+    rollouts: Sequence[dict[str, Any]],
+    title: str = "egca credit report",
+    metrics: Sequence[dict[str, Any]] = (),
+) -> str:
     """The HTML page for ``rollouts`` (dicts: task_id, program, mode, status, span, kind, reason,
-    probe, evidence, and optionally tokens + advantages)."""
+    probe, evidence, and optionally tokens + advantages), headed by learning curves and a per-step
+    table when ``metrics`` (the logs of a training run) are given."""
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
     ]
+    if metrics:
+        svg = curves_svg(metrics)
+        parts.append(
+            '<section class="rollout" id="metrics"><h2>learning curves</h2>'
+            + (f'<div class="curves">{svg}</div>' if svg else "")
+            + metrics_table(metrics)
+            + "</section>"
+        )
     counts: dict[str, int] = {}
     for r in rollouts:
-        counts[r.get("mode", "?")] = counts.get(r.get("mode", "?"), 0) + 1
+        mode = r.get("mode") or "unanalysed"
+        counts[mode] = counts.get(mode, 0) + 1
     parts.append(
         "<p>"
         + " ".join(f'<span class="badge mode-{m}">{m}: {n}</span>' for m, n in sorted(counts.items()))
         + "</p>"
     )
     for i, r in enumerate(rollouts):
-        mode = str(r.get("mode", ""))
+        mode = str(r.get("mode") or "")
         head = (
             f'<span class="badge mode-{html.escape(mode)}">{html.escape(mode)}</span>'
             f'<span class="badge">{html.escape(str(r.get("status", "")))}</span>'

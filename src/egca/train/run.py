@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ class TrainSettings:
     dataset: str = "mbpp"
     split: str = "train"
     limit: int | None = 16  # tasks used for training (None: all)
+    eval_dataset: str | None = "mbpp"  # periodic evaluation (None: off)
+    eval_split: str = "validation"
+    eval_limit: int | None = 8
+    eval_generations: int = 2  # samples per eval task; eval/egca/pass_rate estimates pass@1
+    eval_steps: int | None = None  # None: evaluate at the start and after the last step
     output_dir: str = "egca-out/train"
     max_steps: int = 4
     num_generations: int = 4
@@ -37,8 +43,19 @@ class TrainSettings:
     credit_scheme: str = "egca"
     credit_normalizer: str = "conserve"
     credit_constraints: bool = True
+    credit_max_siblings: int = 2
     reward: str = "binary"
+    prompt_style: str = (
+        "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
+    )
+    lora_r: int = 0  # 0: full fine-tuning; > 0: LoRA adapters of this rank (peft)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str | list[str] = "all-linear"
     save_steps: int = 2
+    save_total_limit: int = 1  # checkpoints kept (the last one is what --resume needs)
+    save_final_model: bool = True  # RUN_DIR/final: weights (LoRA merged) + tokenizer, for `egca eval`
+    tensorboard: bool = True  # TensorBoard events in RUN_DIR/tensorboard
     timeout_s: float = 3.0
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # passed to EGCAConfig as is
@@ -76,27 +93,68 @@ def load_settings(config: str | None, sets: list[str]) -> TrainSettings:
 
 def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     """Run training; return the summary (also written to ``summary.json``)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
 
+    from egca.eval.prompts import resolve_style
     from egca.execution import Limits, Sandbox
     from egca.models.registry import resolve_model
-    from egca.report.html import render
-    from egca.tasks import load_tasks
+    from egca.train.callbacks import LiveProgress, MetricsFile, tensorboard_callback
     from egca.train.data import tasks_dataset
     from egca.train.reward import CodeReward
-    from egca.train.trainer import EGCAConfig, EGCAGRPOTrainer
+    from egca.train.trainer import EGCAGRPOTrainer
 
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
+    if _is_main_process():
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
     model_path = str(resolve_model(settings.model))
-    tasks = [t for t in load_tasks(settings.dataset, split=_split(settings), limit=settings.limit) if t.tests]
-    if not tasks:
-        raise ValueError(f"no tasks in {settings.dataset} ({settings.split})")
+    tasks = _tasks(settings.dataset, settings.split, settings.limit)
+    eval_tasks = _tasks(settings.eval_dataset, settings.eval_split, settings.eval_limit)
     tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True)
-    args = EGCAConfig(
-        output_dir=str(out),
+    chat = resolve_style(tokenizer, settings.prompt_style) == "chat"
+    rollouts, metrics = out / "rollouts.jsonl", out / "metrics.jsonl"
+    if _is_main_process():
+        logs = (rollouts, metrics, *out.glob("rollouts.rank*.jsonl"))
+        if resume:
+            rewind_logs(out, logs, last_checkpoint_step(out))
+        else:
+            for p in logs:
+                p.unlink(missing_ok=True)
+    callbacks: list[Any] = [MetricsFile(metrics), LiveProgress()]
+    if settings.tensorboard:
+        callbacks.append(tensorboard_callback(out / "tensorboard"))
+    limits = Limits(timeout_s=settings.timeout_s, total_timeout_s=max(30.0, 10 * settings.timeout_s))
+    t0 = time.perf_counter()
+    with Sandbox(workers=settings.workers or _workers_per_rank(), limits=limits) as sandbox:
+        reward = CodeReward([*tasks, *eval_tasks], kind=settings.reward, sandbox=sandbox)  # type: ignore[arg-type]
+        trainer = EGCAGRPOTrainer(
+            model=model,
+            reward_funcs=[reward],
+            args=training_config(settings, evaluate=bool(eval_tasks)),
+            train_dataset=tasks_dataset(tasks, chat),
+            eval_dataset=tasks_dataset(eval_tasks, chat) if eval_tasks else None,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            peft_config=lora_config(settings),
+        )
+        trainer.remove_callback(PrinterCallback)  # logs go to the bar, metrics.jsonl and TensorBoard
+        trainer.rollout_log = rollouts
+        trainer.train(resume_from_checkpoint=resume or None)
+        if settings.save_final_model:
+            save_final(trainer, model_path, out)
+    seconds = time.perf_counter() - t0
+    if not trainer.accelerator.is_main_process:
+        return {"steps": trainer.state.global_step, "seconds": round(seconds, 1), "run_dir": str(out)}
+    return summarize(settings, out, steps=trainer.state.global_step, seconds=seconds)
+
+
+def training_config(settings: TrainSettings, evaluate: bool) -> Any:
+    """The :class:`EGCAConfig` for ``settings`` (``extra`` overrides anything set here)."""
+    from egca.train.trainer import EGCAConfig
+
+    values: dict[str, Any] = dict(
+        output_dir=settings.output_dir,
         max_steps=settings.max_steps,
         num_generations=settings.num_generations,
         per_device_train_batch_size=settings.per_device_train_batch_size,
@@ -107,69 +165,165 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
         credit_scheme=settings.credit_scheme,
         credit_normalizer=settings.credit_normalizer,
         credit_constraints=settings.credit_constraints,
+        credit_max_siblings=settings.credit_max_siblings,
         logging_steps=1,
         save_steps=settings.save_steps,
         save_strategy="steps",
-        report_to="none",
+        save_total_limit=settings.save_total_limit,
+        report_to="none",  # TensorBoard is a callback writing to RUN_DIR/tensorboard
+        disable_tqdm=True,  # LiveProgress draws the bar
         use_cpu=not _cuda(),
-        **settings.extra,
     )
-    rollouts = out / "rollouts.jsonl"
-    metrics = out / "metrics.jsonl"
-    if not resume:
-        for p in (rollouts, metrics):
-            p.unlink(missing_ok=True)
-    limits = Limits(timeout_s=settings.timeout_s, total_timeout_s=max(30.0, 10 * settings.timeout_s))
-    t0 = time.perf_counter()
-    with Sandbox(workers=settings.workers, limits=limits) as sandbox:
-        reward = CodeReward(tasks, kind=settings.reward, sandbox=sandbox)  # type: ignore[arg-type]
-
-        class Record(TrainerCallback):
-            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-                if logs:
-                    with metrics.open("a", encoding="utf-8") as f:
-                        f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
-
-        trainer = EGCAGRPOTrainer(
-            model=model,
-            reward_funcs=[reward],
-            args=args,
-            train_dataset=tasks_dataset(tasks),
-            processing_class=tokenizer,
-            callbacks=[Record()],
+    if evaluate:
+        n = settings.eval_generations
+        values.update(
+            eval_strategy="steps",
+            eval_steps=settings.eval_steps or settings.max_steps,
+            eval_on_start=True,  # the untrained policy's pass rate, for comparison
+            num_generations_eval=n,
+            per_device_eval_batch_size=4 * n,  # four tasks per generation batch
         )
-        trainer.rollout_log = rollouts
-        trainer.train(resume_from_checkpoint=resume or None)
-    records = (
-        [json.loads(line) for line in rollouts.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if rollouts.exists()
-        else []
+    values.update(settings.extra)
+    return EGCAConfig(**values)
+
+
+def lora_config(settings: TrainSettings) -> Any:
+    """A peft ``LoraConfig`` when ``lora_r > 0``, else None (full fine-tuning)."""
+    if settings.lora_r <= 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=settings.lora_target_modules,
+        task_type="CAUSAL_LM",
     )
-    (out / "report.html").write_text(
-        render(records[-64:], title=f"egca train: {settings.model}"), encoding="utf-8"
-    )
-    history = (
-        [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()]
-        if metrics.exists()
-        else []
-    )
-    rewards = [h["reward"] for h in history if "reward" in h]
+
+
+def save_final(trainer: Any, model_path: str, out: Path) -> None:
+    """``RUN_DIR/final``: the trained weights as a plain Hugging Face folder plus the tokenizer.
+
+    Every rank calls this (``Trainer.save_model`` gathers DeepSpeed / FSDP shards). With LoRA the
+    adapters go to ``RUN_DIR/final-adapter`` and the main process merges them into ``final``.
+    """
+    lora = hasattr(trainer.accelerator.unwrap_model(trainer.model), "peft_config")
+    trainer.save_model(str(out / ("final-adapter" if lora else "final")))
+    if lora and trainer.accelerator.is_main_process:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        base = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True)
+        merged = PeftModel.from_pretrained(base, str(out / "final-adapter")).merge_and_unload()
+        merged.save_pretrained(out / "final")
+        trainer.processing_class.save_pretrained(out / "final")
+    trainer.accelerator.wait_for_everyone()
+
+
+def summarize(settings: TrainSettings, out: Path, steps: int, seconds: float) -> dict[str, Any]:
+    """``summary.json`` and ``report.html`` from what the run directory holds."""
+    from egca.report.html import render
+
+    records = run_rollouts(out)
+    history = _jsonl(out / "metrics.jsonl")
+    train_rows = [h for h in history if "reward" in h]
+    eval_rows = [h for h in history if "eval_reward" in h]
+    train_records = [r for r in records if r.get("phase", "train") == "train"]
     summary = {
-        "steps": trainer.state.global_step,
-        "seconds": round(time.perf_counter() - t0, 1),
-        "reward_first": rewards[0] if rewards else None,
-        "reward_last": rewards[-1] if rewards else None,
-        "rollouts": len(records),
-        "modes": _mode_shares(records),
+        "steps": steps,
+        "seconds": round(seconds, 1),
+        "reward_first": train_rows[0]["reward"] if train_rows else None,
+        "reward_last": train_rows[-1]["reward"] if train_rows else None,
+        "eval_pass_rate": [
+            {"step": h["step"], "pass_rate": h.get("eval_egca/pass_rate", h["eval_reward"])}
+            for h in eval_rows
+        ],
+        "rollouts": len(train_records),
+        "modes": _mode_shares(train_records),
         "run_dir": str(out),
         "report": str(out / "report.html"),
     }
+    if (out / "final").is_dir():
+        summary["final_model"] = str(out / "final")
+    (out / "report.html").write_text(
+        render(train_records[-64:], title=f"egca train: {settings.model}", metrics=history),
+        encoding="utf-8",
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
-def _split(settings: TrainSettings) -> str | None:
-    return settings.split if settings.dataset in ("mbpp", "mbpp-sanitized") else None
+def _tasks(dataset: str | None, split: str, limit: int | None) -> list[Any]:
+    from egca.tasks import load_tasks
+
+    if not dataset:
+        return []
+    split_arg = split if dataset in ("mbpp", "mbpp-sanitized") else None
+    tasks = [t for t in load_tasks(dataset, split=split_arg, limit=limit) if t.tests]
+    if not tasks:
+        raise ValueError(f"no tasks with tests in {dataset} ({split})")
+    return tasks
+
+
+def run_rollouts(run_dir: Path) -> list[dict[str, Any]]:
+    """Every rollout of a run directory: the main process's file, then the other ranks' files."""
+    files = [run_dir / "rollouts.jsonl", *sorted(run_dir.glob("rollouts.rank*.jsonl"))]
+    return [record for f in files for record in _jsonl(f)]
+
+
+def _workers_per_rank() -> int:
+    """Sandbox workers for this process: the CPUs shared by the ranks on this machine."""
+    import os
+
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, ranks))
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file; a last line without its newline (a killed writer) is left out."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the piece after the last newline
+    records = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON: {e.msg}") from e
+    return records
+
+
+def last_checkpoint_step(out: Path) -> int:
+    """The step of the newest ``checkpoint-N`` in ``out`` (0 when there is none)."""
+    steps = [int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
+    return max(steps, default=0)
+
+
+def rewind_logs(out: Path, logs: Sequence[Path], step: int) -> None:
+    """Before resuming from ``checkpoint-step``: drop what the lost steps logged (and a line a kill
+    cut short), so that the resumed run logs every step once.
+
+    Metrics and eval rollouts of step N were written before checkpoint N; the training rollouts
+    of step N+1 carry ``step`` N (the step count when they were generated).
+    """
+    for path in logs:
+        if not path.exists():
+            continue
+        metrics = path.name == "metrics.jsonl"
+        kept = [
+            r
+            for r in _jsonl(path)
+            if r.get("step", 0) < step or (r.get("step", 0) == step and (metrics or r.get("phase") == "eval"))
+        ]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _cuda() -> bool:
@@ -182,5 +336,6 @@ def _mode_shares(records: list[dict[str, Any]]) -> dict[str, float]:
     n = len(records) or 1
     shares: dict[str, float] = {}
     for r in records:
-        shares[r.get("mode", "?")] = shares.get(r.get("mode", "?"), 0) + 1 / n
+        mode = r.get("mode") or "unanalysed"
+        shares[mode] = shares.get(mode, 0) + 1 / n
     return {k: round(v, 3) for k, v in sorted(shares.items())}

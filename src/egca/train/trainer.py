@@ -32,6 +32,8 @@ from egca.credit.constraints import ConstraintConfig
 from egca.credit.localize import Localizer
 from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
 from egca.credit.schemes import SCHEMES
+from egca.credit.types import Mode
+from egca.execution.result import Status
 from egca.train.reward import CodeReward
 
 
@@ -89,17 +91,25 @@ class EGCAGRPOTrainer(GRPOTrainer):
             self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
         )
 
+    def _phase(self) -> str:
+        """``"train"`` or ``"eval"``: the key of TRL's metric buffers."""
+        return "train" if self.model is not None and self.model.training else "eval"
+
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         t0 = time.perf_counter()
         out = super()._generate_and_score_completions(inputs)
         t1 = time.perf_counter()
-        mode = "train" if self.model is not None and self.model.training else "eval"
+        mode = self._phase()
         self._metrics[mode]["time/execution"].append(self.code_reward.last_seconds)
         self._metrics[mode]["time/generation_and_logps"].append(t1 - t0 - self.code_reward.last_seconds)
         scored = self.code_reward.last
+        passed, n = self._global([sum(s.result.status is Status.PASSED for s in scored), len(scored)])
+        self._metrics[mode]["egca/pass_rate"].append(passed / n if n else 0.0)
         if self.credit_scheme == "uniform" or len(scored) != len(inputs):
             # GRPO baseline: identical execution, no analysis (so that overhead is measured honestly)
             self._metrics[mode]["time/egca_analysis"].append(0.0)
+            if self.rollout_log is not None and len(scored) == len(inputs):
+                self._write_plain_rollouts(out, scored, mode)
             return out
         out = self._assign_credit(out, inputs, scored)
         self._metrics[mode]["time/egca_analysis"].append(time.perf_counter() - t1)
@@ -138,20 +148,23 @@ class EGCAGRPOTrainer(GRPOTrainer):
         )
         self._log_credit(credits, ta, mask)
         if self.rollout_log is not None:
-            self._write_rollouts(analyses_by_row, ids, ta)
+            self._write_rollouts(analyses_by_row, ids, ta, self._phase())
         return inject(out, ta, self.credit_normalizer, self.accelerator.gather)
 
     rollout_log: Path | None = None  # write every rollout (mode, span, token advantages) here
 
-    def _write_rollouts(self, analyses: list[Any], ids: list[list[int]], ta: TokenAdvantages) -> None:
+    def _write_rollouts(
+        self, analyses: list[Any], ids: list[list[int]], ta: TokenAdvantages, phase: str
+    ) -> None:
         assert self.rollout_log is not None
         tok = self.processing_class
-        with self.rollout_log.open("a", encoding="utf-8") as f:
+        with self._rollout_file().open("a", encoding="utf-8") as f:
             for i, a in enumerate(analyses):
                 if a is None:
                     continue
                 record = {
                     "step": self.state.global_step,
+                    "phase": phase,
                     "task_id": self.code_reward.last[i].task_id,
                     "program": a.program.source,
                     **a.localization.to_dict(),
@@ -162,13 +175,49 @@ class EGCAGRPOTrainer(GRPOTrainer):
                 }
                 f.write(json.dumps(record) + "\n")
 
+    def _rollout_file(self) -> Path:
+        """``rollout_log`` on the main process, ``NAME.rankK.jsonl`` beside it on the others."""
+        assert self.rollout_log is not None
+        rank = self.accelerator.process_index
+        return self.rollout_log if rank == 0 else self.rollout_log.with_suffix(f".rank{rank}.jsonl")
+
+    def _write_plain_rollouts(self, out: dict[str, Any], scored: list[Any], phase: str) -> None:
+        """Rollouts of the ``uniform`` scheme: program, verdict and reward, no analysis."""
+        assert self.rollout_log is not None
+        with self._rollout_file().open("a", encoding="utf-8") as f:
+            for i, s in enumerate(scored):
+                record = {
+                    "step": self.state.global_step,
+                    "phase": phase,
+                    "task_id": s.task_id,
+                    "program": s.program.source,
+                    "mode": None,
+                    "status": s.result.status.value,
+                    "advantage": round(float(out["advantages"][i]), 6),
+                    "reward": s.reward,
+                }
+                f.write(json.dumps(record) + "\n")
+
+    def _global(self, counts: list[float]) -> list[float]:
+        """``counts`` summed over all ranks (a collective: every rank calls it at the same point)."""
+        local = torch.tensor([counts], dtype=torch.float64, device=self.accelerator.device)
+        return [float(x) for x in self.accelerator.gather(local).sum(dim=0).tolist()]
+
     def _log_credit(self, credits: list[Any], ta: TokenAdvantages, mask: torch.Tensor) -> None:
-        mode = "train" if self.model is not None and self.model.training else "eval"
-        n = len(credits)
-        for name, count in Counter(c.mode.value for c in credits).items():
-            self._metrics[mode][f"egca/mode_{name}"].append(count / n)
-        self._metrics[mode]["egca/localized"].append(sum(s == "localized" for s in ta.statuses) / n)
-        self._metrics[mode]["egca/fallback"].append(sum(s.startswith("fallback") for s in ta.statuses) / n)
-        tokens = mask.sum().item()
-        in_loss = (ta.loss_mask & mask.bool()).sum().item()
-        self._metrics[mode]["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
+        """Mode shares, localization / fallback rates and the loss-token share, over all ranks."""
+        modes = Counter(c.mode for c in credits)
+        local = [
+            len(credits),
+            *(modes.get(m, 0) for m in Mode),
+            sum(s == "localized" for s in ta.statuses),
+            sum(s.startswith("fallback") for s in ta.statuses),
+            mask.sum().item(),
+            (ta.loss_mask & mask.bool()).sum().item(),
+        ]
+        n, *mode_counts, localized, fallback, tokens, in_loss = self._global(local)
+        metrics = self._metrics[self._phase()]
+        for m, count in zip(Mode, mode_counts):  # every mode every step: averages over steps are shares
+            metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
+        metrics["egca/localized"].append(localized / n if n else 0.0)
+        metrics["egca/fallback"].append(fallback / n if n else 0.0)
+        metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
