@@ -286,3 +286,19 @@ def test_program_offsets_property(raw: str, line: int, col: int) -> None:
         lo, hi = program.code_offset, program.code_offset + len(program.extracted.code)
         s, e = max(offset, lo), min(end, hi)
         assert raw[span[0] : span[1]] == program.source[s:e]
+
+
+def test_truncated_fence_keeps_the_complete_function() -> None:
+    # the answer hit the length limit inside a usage example after a complete function
+    raw = "```python\ndef mean(xs):\n    return sum(xs) / len(xs)\n\n# Example\nprint(mean([1, 2,"
+    ex = extract_code(raw, "mean")
+    check_extracted(raw, ex)
+    assert ex.code == "def mean(xs):\n    return sum(xs) / len(xs)\n\n# Example\n"
+    program = build_program(TASK, raw)
+    check_program(raw, program)
+    # a cut inside the entry point itself is left broken (a syntax error: nothing complete to run)
+    inside = "```python\ndef mean(xs):\n    total = 0\n    for x in xs:\n        total += (x"
+    assert extract_code(inside, "mean").code == inside[len("```python\n") :]
+    # a closed block is never cut, even when it does not parse
+    closed = "```python\ndef mean(xs):\n    return (\nprint(1)\n```"
+    assert extract_code(closed, "mean").code == "def mean(xs):\n    return (\nprint(1)\n"

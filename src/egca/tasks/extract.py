@@ -89,7 +89,10 @@ def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
 
     1. Markdown fences (``` or ~~~, an unterminated last block runs to the end): the first block
        that defines ``entry_point`` at top level, else the first python-tagged block, else the
-       first untagged block, else the first block (blocks with only whitespace come last).
+       first untagged block, else the first block (blocks with only whitespace come last). An
+       unterminated block (the answer hit the length limit) that does not parse is cut back to
+       its longest prefix of whole top-level statements that parses and still defines
+       ``entry_point`` (a complete function followed by a cut-off usage example runs).
     2. No fence, first non-empty line at column 0, and some line starts a top-level
        ``def``/``class``/``import``/``from``/``@``: ``"raw"``, from the first code line to the end
        of the last code line before trailing prose (see :func:`_raw_span`).
@@ -100,6 +103,8 @@ def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
     block = _pick_block(raw, lines, entry_point)
     if block is not None:
         start, end = block
+        if end == len(raw) and not _closed(raw, lines, start):
+            end = _complete_prefix(raw, lines, start, end, entry_point)
         return ExtractedCode(raw[start:end], start, end, "fence")
     first = next((i for i, ln in enumerate(lines) if ln.text(raw).strip()), None)
     if first is not None and not raw[lines[first].start].isspace():
@@ -155,6 +160,29 @@ def _pick_block(raw: str, lines: list[_Line], entry_point: str | None) -> tuple[
 
 
 _MAX_TRIES = 16  # start lines / cut lines tried, to bound the parsing work on long answers
+
+
+def _closed(raw: str, lines: list[_Line], start: int) -> bool:
+    """True when a closing fence line follows the block content starting at ``start``."""
+    return any(ln.start >= start and _FENCE_CLOSE.match(ln.text(raw)) for ln in lines)
+
+
+def _complete_prefix(raw: str, lines: list[_Line], start: int, end: int, entry_point: str | None) -> int:
+    """The end of the longest parsing prefix of ``raw[start:end]`` cut before a column-0 line
+    (tried from the end, at most :data:`_MAX_TRIES`), keeping ``entry_point`` defined; ``end`` when
+    the code parses or no such prefix exists."""
+    if parse_quietly(raw[start:end]) is not None:
+        return end
+    inner = [ln for ln in lines if ln.start > start and ln.start < end]
+    cuts = [ln.start for ln in inner if ln.text(raw)[:1].strip() and ln.text(raw)[:1] not in ")]}"]
+    for cut in reversed(cuts[-_MAX_TRIES:]):
+        code = raw[start:cut].rstrip()
+        if not code or parse_quietly(code) is None:
+            continue
+        if entry_point and not defines_top_level(code, entry_point):
+            continue
+        return start + len(code) + (1 if raw[start + len(code) : start + len(code) + 1] == "\n" else 0)
+    return end
 
 
 def _raw_span(raw: str, lines: list[_Line], first: int) -> tuple[int, int] | None:
