@@ -123,7 +123,8 @@ def test_prose_then_code_without_fence() -> None:
     ex = extract_code(raw, "mean")
     check_extracted(raw, ex)
     assert ex.style == "raw"
-    assert ex.code.startswith("from typing import List\n") and ex.code.endswith("print(mean([1.0, 2.0]))\n")
+    assert ex.code.startswith("from typing import List\n")
+    assert ex.code.endswith("return sum(xs) / len(xs)\n\n")  # the usage example after it is cut off
     ast.parse(ex.code)
     program = build_program(TASK, raw)
     check_program(raw, program)
@@ -302,3 +303,26 @@ def test_truncated_fence_keeps_the_complete_function() -> None:
     # a closed block is never cut, even when it does not parse
     closed = "```python\ndef mean(xs):\n    return (\nprint(1)\n```"
     assert extract_code(closed, "mean").code == "def mean(xs):\n    return (\nprint(1)\n"
+
+
+def test_the_answers_own_tests_are_cut_off() -> None:
+    body = "import math\n\ndef mean(xs):\n    return sum(xs) / len(xs)\n\n"
+    for tail in (
+        "# Test\nassert mean([1, 2]) == 2\nassert mean([2]) == 2\n",
+        'if __name__ == "__main__":\n    print(mean([1, 2]))\n',
+        "print(mean([1, 2]))  # 1.5\n",
+        "mean([1, 2])\n",
+    ):
+        raw = f"Here:\n```python\n{body}{tail}```\nDone."
+        ex = extract_code(raw, "mean")
+        check_extracted(raw, ex)
+        assert ex.code.startswith(body) and ex.code[len(body) :] in ("", "# Test\n"), tail
+    # statements before the entry point's definition are kept
+    code = "x = 1\nprint(x)\ndef helper():\n    return 2\nhelper()\ndef mean(xs):\n    return 0\n"
+    raw = f"```python\n{code}assert mean([]) == 0\n```"
+    assert extract_code(raw, "mean").code == code
+    # without an entry point the first function definition counts
+    assert extract_code(raw).code == "x = 1\nprint(x)\ndef helper():\n    return 2\n"
+    # a string after the function (a note) stays
+    raw = '```python\ndef mean(xs):\n    return 0\n"""note"""\n```'
+    assert extract_code(raw, "mean").code == 'def mean(xs):\n    return 0\n"""note"""\n'

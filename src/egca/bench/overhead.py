@@ -28,7 +28,12 @@ def bench_overhead(settings: TrainSettings) -> dict[str, Any]:
     base = Path(settings.output_dir)
     runs: dict[str, dict[str, Any]] = {}
     for scheme in ("uniform", "egca"):
-        s = dataclasses.replace(settings, credit_scheme=scheme, output_dir=str(base / scheme))
+        s = dataclasses.replace(
+            settings,
+            credit_scheme=scheme,
+            output_dir=str(base / scheme),
+            extra={"save_strategy": "no", **settings.extra},  # checkpoint writes are not a phase compared
+        )
         summary = train(s)
         steps = _step_times(base / scheme)
         runs[scheme] = {

@@ -98,6 +98,11 @@ def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
        of the last code line before trailing prose (see :func:`_raw_span`).
     3. Otherwise ``"continuation"``: the whole text, cut at the first of :data:`STOP_SEQUENCES`
        found after the first non-empty line.
+
+    In styles 1 and 2 the answer's own test code is cut off as the stop sequences do in style 3:
+    the code ends before the first top-level ``assert``, ``if __name__ == ...`` block or bare
+    expression (``print(f(2))``) that follows the definition of ``entry_point`` (any function
+    without one), so that the task's tests, not the model's examples, judge the function.
     """
     lines = _lines(raw)
     block = _pick_block(raw, lines, entry_point)
@@ -105,12 +110,14 @@ def extract_code(raw: str, entry_point: str | None = None) -> ExtractedCode:
         start, end = block
         if end == len(raw) and not _closed(raw, lines, start):
             end = _complete_prefix(raw, lines, start, end, entry_point)
+        end = _before_test_code(raw, start, end, entry_point)
         return ExtractedCode(raw[start:end], start, end, "fence")
     first = next((i for i, ln in enumerate(lines) if ln.text(raw).strip()), None)
     if first is not None and not raw[lines[first].start].isspace():
         span = _raw_span(raw, lines, first)
         if span is not None:
             start, end = span
+            end = _before_test_code(raw, start, end, entry_point)
             return ExtractedCode(raw[start:end], start, end, "raw")
     end = len(raw)
     if first is not None:
@@ -160,6 +167,47 @@ def _pick_block(raw: str, lines: list[_Line], entry_point: str | None) -> tuple[
 
 
 _MAX_TRIES = 16  # start lines / cut lines tried, to bound the parsing work on long answers
+
+
+def _is_test_code(node: ast.stmt) -> bool:
+    """A top-level statement that exercises the code rather than defining it."""
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, ast.Expr):  # print(f(2)), f(2); a string (docstring, note) is harmless
+        return not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+    if isinstance(node, ast.If):  # if __name__ == "__main__":
+        return any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test))
+    return False
+
+
+def _before_test_code(raw: str, start: int, end: int, entry_point: str | None) -> int:
+    """``end``, moved back to the start of the line of the first test statement (see
+    :func:`_is_test_code`) after the definition of ``entry_point`` in ``raw[start:end]``."""
+    tree = parse_quietly(raw[start:end])
+    if tree is None:
+        return end
+    defined = False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined = defined or entry_point is None or node.name == entry_point
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and entry_point is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined = defined or any(isinstance(t, ast.Name) and t.id == entry_point for t in targets)
+        elif defined and _is_test_code(node):
+            cut = start + _line_offset(raw[start:end], node.lineno)
+            return cut if raw[start:cut].strip() else end
+    return end
+
+
+def _line_offset(code: str, lineno: int) -> int:
+    """The offset of the start of 1-based line ``lineno`` of ``code``."""
+    at = 0
+    for _ in range(lineno - 1):
+        m = _NEWLINE.search(code, at)
+        if m is None:
+            return len(code)
+        at = m.end()
+    return at
 
 
 def _closed(raw: str, lines: list[_Line], start: int) -> bool:

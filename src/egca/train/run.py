@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ class TrainSettings:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: str | list[str] = "all-linear"
-    save_steps: int = 2
+    save_steps: int = 1  # a kill loses at most the step in progress
     save_total_limit: int = 1  # checkpoints kept (the last one is what --resume needs)
     save_final_model: bool = True  # RUN_DIR/final: weights (LoRA merged) + tokenizer, for `egca eval`
     tensorboard: bool = True  # TensorBoard events in RUN_DIR/tensorboard
@@ -103,6 +104,8 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     from egca.train.reward import CodeReward
     from egca.train.trainer import EGCAGRPOTrainer
 
+    # TRL 1.16 calls transformers' renamed gradient-checkpointing methods on every step
+    warnings.filterwarnings("ignore", r".*gradient_checkpointing.*deprecated", FutureWarning)
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if _is_main_process():

@@ -103,12 +103,17 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self._metrics[mode]["time/execution"].append(self.code_reward.last_seconds)
         self._metrics[mode]["time/generation_and_logps"].append(t1 - t0 - self.code_reward.last_seconds)
         scored = self.code_reward.last
+        if len(scored) != len(inputs):
+            raise RuntimeError(
+                f"the CodeReward scored {len(scored)} completions for a batch of {len(inputs)}: "
+                "it must be called on every batch (is it among reward_funcs, with a nonzero weight?)"
+            )
         passed, n = self._global([sum(s.result.status is Status.PASSED for s in scored), len(scored)])
         self._metrics[mode]["egca/pass_rate"].append(passed / n if n else 0.0)
-        if self.credit_scheme == "uniform" or len(scored) != len(inputs):
+        if self.credit_scheme == "uniform":
             # GRPO baseline: identical execution, no analysis (so that overhead is measured honestly)
             self._metrics[mode]["time/egca_analysis"].append(0.0)
-            if self.rollout_log is not None and len(scored) == len(inputs):
+            if self.rollout_log is not None:
                 self._write_plain_rollouts(out, scored, mode)
             return out
         out = self._assign_credit(out, inputs, scored)
