@@ -98,6 +98,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
 
     from egca.eval.prompts import resolve_style
     from egca.execution import Limits, Sandbox
+    from egca.execution.references import prepare_tasks
     from egca.models.registry import resolve_model
     from egca.train.callbacks import LiveProgress, MetricsFile, tensorboard_callback
     from egca.train.data import tasks_dataset
@@ -130,7 +131,9 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     limits = Limits(timeout_s=settings.timeout_s, total_timeout_s=max(30.0, 10 * settings.timeout_s))
     t0 = time.perf_counter()
     with Sandbox(workers=settings.workers or _workers_per_rank(), limits=limits) as sandbox:
-        reward = CodeReward([*tasks, *eval_tasks], kind=settings.reward, sandbox=sandbox)  # type: ignore[arg-type]
+        # expected outputs of EvalPlus inputs and per-task time floors (cached after the first run)
+        scored_tasks = prepare_tasks([*tasks, *eval_tasks], sandbox)
+        reward = CodeReward(scored_tasks, kind=settings.reward, sandbox=sandbox)  # type: ignore[arg-type]
         trainer = EGCAGRPOTrainer(
             model=model,
             reward_funcs=[reward],
