@@ -80,6 +80,9 @@ def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
     trainer.train()
     steps = [h for h in trainer.state.log_history if "time/execution" in h]
     assert len(steps) == 2 and all(h["time/execution"] > 0 for h in steps)
+    for h in steps:  # every phase timed; forward/backward excludes generation, which step_time includes
+        assert h["time/forward_backward"] > 0 and h["time/optimizer"] > 0
+        assert h["time/forward_backward"] + h["time/generation_and_logps"] <= h["step_time"] + 1e-6
     logs = [h for h in trainer.state.log_history if "egca/localized" in h]
     if scheme == "uniform":  # the GRPO baseline: same execution, no analysis
         assert not logs and all(h["time/egca_analysis"] == 0 for h in steps)

@@ -288,6 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from egca.train.run import load_settings, train
 
     settings = load_settings(args.config, args.set or [])
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # checkpoint "Writing model shards" bars would break the live bar
     summary = train(settings, resume=args.resume)
     if "report" not in summary:  # not the main process of a multi-process launch: it reports
         return EXIT_OK

@@ -44,6 +44,8 @@ def bench_overhead(settings: TrainSettings) -> dict[str, Any]:
             "execution_s": statistics.fmean(h.get("time/execution", 0.0) for h in steps),
             "generation_s": statistics.fmean(h.get("time/generation_and_logps", 0.0) for h in steps),
             "completion_tokens": statistics.fmean(h.get("completions/mean_length", 0.0) for h in steps),
+            "forward_backward_s": statistics.fmean(h.get("time/forward_backward", 0.0) for h in steps),
+            "optimizer_s": statistics.fmean(h.get("time/optimizer", 0.0) for h in steps),
         }
     u, e = runs["uniform"], runs["egca"]
     added = (e["step_s"] - u["step_s"]) / u["step_s"]
@@ -53,7 +55,8 @@ def bench_overhead(settings: TrainSettings) -> dict[str, Any]:
         f"{settings.max_completion_length} tokens",
         *(
             f"{k:8s} step {r['step_s']:.2f} s  (generation+logps {r['generation_s']:.2f} s, execution "
-            f"{r['execution_s']:.2f} s, EGCA analysis {r['analysis_s']:.3f} s; "
+            f"{r['execution_s']:.2f} s, EGCA analysis {r['analysis_s']:.3f} s, forward/backward "
+            f"{r['forward_backward_s']:.2f} s, optimizer {r['optimizer_s']:.2f} s; "
             f"mean completion {r['completion_tokens']:.0f} tokens)"
             for k, r in runs.items()
         ),

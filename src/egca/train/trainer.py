@@ -11,8 +11,9 @@ second run of the tests), builds the token-level advantages and injects them:
 - ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant).
 
 The ``uniform`` scheme is plain GRPO with identical execution and no analysis (the baseline of
-``egca bench overhead``). Each step logs ``time/generation_and_logps``, ``time/execution`` and
-``time/egca_analysis``; TRL logs ``step_time``.
+``egca bench overhead``). Each step logs ``time/generation_and_logps``, ``time/execution``,
+``time/egca_analysis``, ``time/forward_backward`` and ``time/optimizer``; TRL logs ``step_time``
+(generation and forward/backward, without the optimizer step).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from egca.credit.assign import analyze_group
@@ -90,6 +92,18 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self.localizer = Localizer(
             self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
         )
+        self._generation_s = (
+            0.0  # total time in _generate_and_score_completions (training_step splits it off)
+        )
+        self.add_callback(_OptimizerTimer(self))
+
+    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
+        """TRL's step, timed: ``time/forward_backward`` is the step without its generation phase."""
+        t0, generation_before = time.perf_counter(), self._generation_s
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        spent = time.perf_counter() - t0 - (self._generation_s - generation_before)
+        self._metrics["train"]["time/forward_backward"].append(spent)
+        return loss
 
     def _phase(self) -> str:
         """``"train"`` or ``"eval"``: the key of TRL's metric buffers."""
@@ -97,6 +111,12 @@ class EGCAGRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         t0 = time.perf_counter()
+        try:
+            return self._generate_score_and_assign(inputs, t0)
+        finally:
+            self._generation_s += time.perf_counter() - t0
+
+    def _generate_score_and_assign(self, inputs: list[dict[str, Any]], t0: float) -> dict[str, Any]:
         out = super()._generate_and_score_completions(inputs)
         t1 = time.perf_counter()
         mode = self._phase()
@@ -226,3 +246,17 @@ class EGCAGRPOTrainer(GRPOTrainer):
         metrics["egca/localized"].append(localized / n if n else 0.0)
         metrics["egca/fallback"].append(fallback / n if n else 0.0)
         metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
+
+
+class _OptimizerTimer(TrainerCallback):
+    """Logs ``time/optimizer``: the optimizer step, between the Trainer's two optimizer callbacks."""
+
+    def __init__(self, trainer: EGCAGRPOTrainer) -> None:
+        self.trainer = trainer
+        self.t0 = 0.0
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer._metrics["train"]["time/optimizer"].append(time.perf_counter() - self.t0)
