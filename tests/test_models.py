@@ -69,10 +69,13 @@ def test_resolve_model(tmp_path, monkeypatch):
     local = tmp_path / "my-model"
     local.mkdir()
     assert resolve_model(str(local)) == local
-    with pytest.raises(ValueError) as e:
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ValueError) as e:  # HF_HUB_OFFLINE=1 in the tests and nothing cached
         resolve_model("Qwen/Qwen2.5-Coder-0.5B-Instruct", cache=tmp_path)
-    msg = str(e.value)
-    assert "smollm2-135m-instruct" in msg and "qwen2.5-coder-0.5b-instruct" in msg and "network" in msg
+    assert "not in the Hugging Face cache" in str(e.value) and "egca models list" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        resolve_model("no such model", cache=tmp_path)
+    assert "smollm2-135m-instruct" in str(e.value) and "qwen2.5-coder-0.5b-instruct" in str(e.value)
     # A registry name that is not prepared yet is prepared on first use.
     calls = []
 
@@ -367,3 +370,22 @@ def test_prepare_smollm2_end_to_end(tmp_path):
     out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
     assert tok.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def test_hub_id_resolves_to_its_cached_snapshot(tmp_path, monkeypatch):
+    """A hub id works where the user has the hub; here its cache (HF_HUB_OFFLINE=1) stands in for it."""
+    from transformers import AutoModelForCausalLM
+
+    from tests.tiny import make_tiny_model
+
+    hub = tmp_path / "hub"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = hub / "models--egca-test--tiny-coder"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    snapshot = repo / "snapshots" / revision
+    Path(make_tiny_model(tmp_path)).rename(snapshot.parent.mkdir(parents=True) or snapshot)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    folder = resolve_model("egca-test/tiny-coder", cache=tmp_path)
+    assert folder == snapshot
+    assert AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).num_parameters() > 0

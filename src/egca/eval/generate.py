@@ -22,7 +22,7 @@ def check_model_path(model_path: str | os.PathLike[str]) -> Path:
     p = Path(model_path).expanduser()
     hint = "pass the folder written by `save_pretrained` (with config.json and the weights)"
     if not p.exists():
-        raise ModelNotFoundError(f"model path does not exist: {p} ({hint}; hub ids are not downloaded)")
+        raise ModelNotFoundError(f"model path does not exist: {p} ({hint})")
     if not p.is_dir():
         raise ModelNotFoundError(f"model path is not a folder: {p} ({hint})")
     if not (p / "config.json").is_file():
