@@ -78,3 +78,35 @@ def test_reference_free_group_uses_a_passing_sibling(sandbox, tmp_path):
     out = analyze_group(Localizer(sandbox), task, completions, ids, tok)
     assert out[0].credit.status == "localized" and out[0].localization.reference == "sibling"
     assert "total -= x" in tok.decode(ids[0][out[0].credit.span.start : out[0].credit.span.end])
+
+
+def test_the_rewards_runs_are_reused_and_a_hang_is_not_run_again(sandbox, tmp_path):
+    from egca.execution import ExecJob, Limits
+    from egca.execution.sandbox import Sandbox
+
+    tok = train_tokenizer(tmp_path)
+    completions = [
+        fenced(REF),
+        fenced(REF.replace("total += x", "total += x * x")),
+        fenced("def f(xs):\n    while True:\n        pass\n"),
+        fenced("def f(xs):\n    return xs[10]\n"),
+    ]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    with Sandbox(workers=2, limits=Limits(timeout_s=1.0, total_timeout_s=5.0)) as box:
+        from egca.tasks.extract import build_program
+
+        jobs = [ExecJob.for_task(TASK, build_program(TASK, c).source, record_calls=True) for c in completions]
+        results = box.run_many(jobs)
+        assert [r.status.value for r in results] == ["passed", "failed", "timeout", "error"]
+        runs = []
+        run, run_many = box.run, box.run_many
+        box.run = lambda job: runs.append(job) or run(job)  # type: ignore[method-assign]
+        box.run_many = lambda js, **k: runs.extend(js) or run_many(js, **k)  # type: ignore[method-assign]
+        out = analyze_group(Localizer(box), TASK, completions, ids, tok, results)
+    assert [a.credit.mode for a in out] == [Mode.CORRECT, Mode.LOGIC, Mode.SYNTAX, Mode.SYNTAX]
+    assert out[2].localization.status == "fallback:timeout"
+    # the analysis traced the logic rollout (and ran the reference), and never re-ran a program's
+    # tests: the hang in particular would have cost a second timeout
+    assert any(job.trace and job.program == jobs[1].program for job in runs)
+    assert not any(job.program in (jobs[2].program, jobs[3].program) for job in runs)
+    assert not any(job.program == jobs[1].program and not job.trace for job in runs)

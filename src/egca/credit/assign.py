@@ -10,11 +10,12 @@ the group (a passing sibling is correct on every test, so on the probe too).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 from egca.credit.divergence import ProgramIndex
-from egca.credit.localize import Localization, Localizer
+from egca.credit.localize import Localization, Localizer, lacks_calls
 from egca.credit.spans import char_offsets_of_ids, code_span_to_tokens, statement_token_spans
 from egca.credit.types import RolloutCredit, TokenSpan
 from egca.execution import ExecJob, ExecResult
@@ -74,10 +75,16 @@ def analyze_group(
     completion_ids: Sequence[Sequence[int]],
     tokenizer: Any,
     results: Sequence[ExecResult] | None = None,
+    threads: int | None = None,
 ) -> list[RolloutAnalysis]:
-    """Route and localize every rollout of one group (one task); never raises on a bad program."""
+    """Route and localize every rollout of one group (one task); never raises on a bad program.
+
+    The rollouts are localized concurrently on ``threads`` threads (default: the sandbox's workers),
+    each waiting on its own sandbox worker; mapping spans to tokens stays on the calling thread
+    (fast tokenizers are not safe to share between threads).
+    """
     programs = [build_program(task, c) for c in completions]
-    if results is None or not all(any(t.calls for t in r.tests) or r.passed or not r.tests for r in results):
+    if results is None or any(lacks_calls(r) for r in results):
         jobs = [ExecJob.for_task(task, p.source, record_calls=True, coverage=True) for p in programs]
         results = localizer.sandbox.run_many(jobs)
     ref_task = task
@@ -88,9 +95,9 @@ def analyze_group(
             ref_task = replace(task, reference=passing.source)
             reference = "sibling"
     siblings = [p.source for p, r in zip(programs, results) if r.passed and p.source != ref_task.reference]
+    locs = _localize_all(localizer, ref_task, [p.source for p in programs], results, siblings, threads)
     out = []
-    for program, ids, result in zip(programs, completion_ids, results):
-        loc = localizer.localize(ref_task, program.source, result, siblings=siblings)
+    for program, ids, result, loc in zip(programs, completion_ids, results, locs):
         if loc.reference:
             loc = replace(loc, reference=reference)
         try:
@@ -118,3 +125,23 @@ def analyze_group(
         )
         out.append(RolloutAnalysis(program, result, loc, credit))
     return out
+
+
+def _localize_all(
+    localizer: Localizer,
+    task: Task,
+    sources: Sequence[str],
+    results: Sequence[ExecResult],
+    siblings: list[str],
+    threads: int | None,
+) -> list[Localization]:
+    """``localizer.localize`` for every rollout, in order, on up to ``threads`` threads."""
+
+    def one(i: int) -> Localization:
+        return localizer.localize(task, sources[i], results[i], siblings=siblings)
+
+    n = min(len(sources), threads or localizer.sandbox.n_workers)
+    if n <= 1:
+        return [one(i) for i in range(len(sources))]
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(len(sources))))

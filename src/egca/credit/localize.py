@@ -138,6 +138,13 @@ def _calls_by_args(events: list[list[Any]]) -> dict[tuple[str, str], tuple[Any, 
     return out
 
 
+def lacks_calls(result: ExecResult) -> bool:
+    """True for a failing run without recorded entry-point calls (a run without ``record_calls``):
+    the only case where the localizer runs the program again. Errors, timeouts and crashes are
+    routed from the result itself, so a program that hangs never costs a second timeout."""
+    return result.status is Status.FAILED and not any(t.calls for t in result.tests)
+
+
 class Localizer:
     """Routes rollouts and localizes logic-mode ones against a task's reference."""
 
@@ -211,7 +218,7 @@ class Localizer:
         latest of their earliest divergences is kept).
         """
         t0 = time.perf_counter()
-        if result is None or not any(t.calls for t in result.tests):
+        if result is None or lacks_calls(result):
             result = self.sandbox.run(ExecJob.for_task(task, program, record_calls=True))
         loc = self._localize(task, program, result, list(siblings)[: self.max_siblings])
         return Localization(**{**loc.__dict__, "analysis_s": time.perf_counter() - t0})
