@@ -55,3 +55,15 @@ def test_bench_overhead_compares_uniform_and_egca(tmp_path):
         report["runs"]["egca"]["step_s"] / report["runs"]["uniform"]["step_s"] - 1
     )
     assert any("EGCA analysis" in line for line in report["lines"])
+
+
+def test_bench_analysis_gives_the_same_credit_sequentially_and_concurrently(tmp_path):
+    from egca.bench.analysis import bench_analysis
+    from tests.tiny import train_tokenizer
+
+    report = bench_analysis(train_tokenizer(tmp_path), limit=6, group_size=6, workers=2)
+    assert report["same"] and report["rollouts"] >= 12
+    modes = report["runs"]["sequential"]["modes"]
+    assert modes.get("logic", 0) > 0 and modes.get("correct", 0) > 0  # mutants fail, references pass
+    assert all(r["ms_per_rollout"] > 0 for r in report["runs"].values())
+    assert any("ratio sequential / concurrent" in line for line in report["lines"])

