@@ -120,13 +120,14 @@ def _node_type(node: ast.AST) -> str:
 def profile(source: str) -> Profile:
     tree = ast.parse(source)
     loop_depth, nesting = _depths(tree)
-    branches = sum(isinstance(n, (ast.If, ast.IfExp)) for n in ast.walk(tree))
-    loops = sum(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(tree))
+    nodes = list(ast.walk(tree))
+    branches = sum(isinstance(n, (ast.If, ast.IfExp)) for n in nodes)
+    loops = sum(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in nodes)
     return Profile(
         kinds=frozenset(_core_kinds(tree)),
         recursive=_recursive(tree),
         loop_depth=loop_depth,
-        node_types=Counter(_node_type(n) for n in ast.walk(tree)),
+        node_types=Counter(_node_type(n) for n in nodes),
         shape=(branches, loops, nesting),
     )
 
