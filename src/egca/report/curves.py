@@ -36,6 +36,7 @@ def curves_svg(history: Sequence[dict[str, Any]]) -> str | None:
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
@@ -56,6 +57,8 @@ def curves_svg(history: Sequence[dict[str, Any]]) -> str | None:
     right.set(xlabel="step", ylim=(-0.02, 1.02), title="share of rollouts per mode")
     if right.get_legend_handles_labels()[0]:
         right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     fig.tight_layout()
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
