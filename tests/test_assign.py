@@ -110,3 +110,27 @@ def test_the_rewards_runs_are_reused_and_a_hang_is_not_run_again(sandbox, tmp_pa
     assert any(job.trace and job.program == jobs[1].program for job in runs)
     assert not any(job.program in (jobs[2].program, jobs[3].program) for job in runs)
     assert not any(job.program == jobs[1].program and not job.trace for job in runs)
+
+
+def test_reference_sources(sandbox, tmp_path):
+    import pytest
+
+    tok = train_tokenizer(tmp_path)
+    sibling = REF.replace("total += x", "total = total + x")
+    completions = [fenced(sibling), fenced(REF.replace("if x > 0", "if x >= 0 and x != 4"))]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    loc = Localizer(sandbox)
+    for references, expected in (
+        ("curated", "curated"),
+        ("curated+siblings", "curated"),
+        ("siblings", "sibling"),
+    ):
+        out = analyze_group(loc, TASK, completions, ids, tok, references=references)
+        assert out[1].credit.mode is Mode.LOGIC and out[1].credit.status == "localized", references
+        assert out[1].localization.reference == expected, references
+        assert "x != 4" in tok.decode(ids[1][out[1].credit.span.start : out[1].credit.span.end])
+    # reference-free with no passing rollout: no reference at all, so uniform credit (a fallback)
+    out = analyze_group(loc, TASK, completions[1:], ids[1:], tok, references="siblings")
+    assert out[0].credit.status.startswith("fallback")
+    with pytest.raises(ValueError, match="unknown references"):
+        analyze_group(loc, TASK, completions, ids, tok, references="oracle")

@@ -90,6 +90,8 @@ def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
         assert len(logs) == 2 and all(h["time/egca_analysis"] > 0 for h in steps)
         shares = sum(v for k, v in logs[0].items() if k.startswith("egca/mode_"))
         assert shares == pytest.approx(1.0)  # every rollout routed to exactly one mode
+        for h in logs:  # localized rollouts carry a span: its mean share of their tokens is logged
+            assert h["egca/localized"] == 0 or 0 < h["egca/span_share"] <= 1
 
 
 def test_config_and_reward_are_checked(sandbox, tmp_path):

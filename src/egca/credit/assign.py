@@ -3,8 +3,11 @@
 The glue between execution (programs and their test runs), the localizer (code spans) and the
 operator (token spans): each rollout's divergent statement is mapped to its raw completion through
 the extraction offset and then to the generated token ids through the tokenizer's offsets.
-References: the task's curated reference, or, in reference-free mode, the first passing rollout of
-the group (a passing sibling is correct on every test, so on the probe too).
+References (``references``): ``"curated+siblings"`` (default) the task's curated reference with
+up to ``max_siblings`` passing rollouts of the group as extra references; ``"curated"`` the curated
+reference alone; ``"siblings"`` the group's first passing rollout as the reference (a passing
+sibling is correct on every test, so on the probe too), the curated one ignored. A task without a
+curated reference always uses its siblings (reference-free mode).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ def _executed(
     return tuple(spans)
 
 
+REFERENCE_SOURCES: tuple[str, ...] = ("curated+siblings", "curated", "siblings")
+
+
 def analyze_group(
     localizer: Localizer,
     task: Task,
@@ -76,6 +82,7 @@ def analyze_group(
     tokenizer: Any,
     results: Sequence[ExecResult] | None = None,
     threads: int | None = None,
+    references: str = "curated+siblings",
 ) -> list[RolloutAnalysis]:
     """Route and localize every rollout of one group (one task); never raises on a bad program.
 
@@ -87,14 +94,17 @@ def analyze_group(
     if results is None or any(lacks_calls(r) for r in results):
         jobs = [ExecJob.for_task(task, p.source, record_calls=True, coverage=True) for p in programs]
         results = localizer.sandbox.run_many(jobs)
+    if references not in REFERENCE_SOURCES:
+        raise ValueError(
+            f"unknown references {references!r} (expected one of {', '.join(REFERENCE_SOURCES)})"
+        )
     ref_task = task
     reference = "curated"
-    if not task.reference:
-        passing = next((p for p, r in zip(programs, results) if r.passed), None)
-        if passing is not None:
-            ref_task = replace(task, reference=passing.source)
-            reference = "sibling"
-    siblings = [p.source for p, r in zip(programs, results) if r.passed and p.source != ref_task.reference]
+    passing = [p.source for p, r in zip(programs, results) if r.passed]
+    if not task.reference or references == "siblings":
+        ref_task = replace(task, reference=passing[0] if passing else "")
+        reference = "sibling"
+    siblings = [] if references == "curated" else [p for p in passing if p != ref_task.reference]
     locs = _localize_all(localizer, ref_task, [p.source for p in programs], results, siblings, threads)
     out = []
     for program, ids, result, loc in zip(programs, completion_ids, results, locs):

@@ -14,6 +14,7 @@ TABLE_COLUMNS = (
     ("eval_egca/pass_rate", "eval pass rate"),
     *((f"egca/mode_{m}", m) for m in MODES),
     ("egca/localized", "localized"),
+    ("egca/span_share", "span share"),
     ("egca/loss_token_share", "loss tokens"),
     ("loss", "loss"),
     ("step_time", "s/step"),

@@ -44,6 +44,7 @@ class TrainSettings:
     credit_scheme: str = "egca"
     credit_normalizer: str = "conserve"
     credit_constraints: bool = True
+    credit_references: str = "curated+siblings"  # or curated, or siblings (reference-free)
     credit_max_siblings: int = 2
     reward: str = "binary"
     prompt_style: str = (
@@ -171,6 +172,7 @@ def training_config(settings: TrainSettings, evaluate: bool) -> Any:
         credit_scheme=settings.credit_scheme,
         credit_normalizer=settings.credit_normalizer,
         credit_constraints=settings.credit_constraints,
+        credit_references=settings.credit_references,
         credit_max_siblings=settings.credit_max_siblings,
         logging_steps=1,
         save_steps=settings.save_steps,

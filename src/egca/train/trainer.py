@@ -29,7 +29,7 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from egca.credit.assign import analyze_group
+from egca.credit.assign import REFERENCE_SOURCES, analyze_group
 from egca.credit.constraints import ConstraintConfig
 from egca.credit.localize import Localizer
 from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
@@ -50,6 +50,10 @@ class EGCAConfig(GRPOConfig):
     )
     credit_constraints: bool = field(
         default=True, metadata={"help": "constraint checks and comparability gate"}
+    )
+    credit_references: str = field(
+        default="curated+siblings",
+        metadata={"help": "reference sources: curated+siblings, curated, or siblings"},
     )
     credit_max_siblings: int = field(
         default=2, metadata={"help": "passing rollouts used as extra references"}
@@ -78,6 +82,11 @@ class EGCAGRPOTrainer(GRPOTrainer):
         config: Any = self.args
         self.credit_scheme = getattr(config, "credit_scheme", "egca")
         self.credit_normalizer = getattr(config, "credit_normalizer", "conserve")
+        self.credit_references = getattr(config, "credit_references", "curated+siblings")
+        if self.credit_references not in REFERENCE_SOURCES:
+            raise ValueError(
+                f"credit_references={self.credit_references!r}: expected one of {', '.join(REFERENCE_SOURCES)}"
+            )
         expected = normalizer_settings(self.credit_normalizer)["trl_loss_type"]
         if expected is not None and config.loss_type != expected:
             raise ValueError(
@@ -159,6 +168,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
                 [ids[i] for i in rows],
                 self.processing_class,
                 [scored[i].result for i in rows],
+                references=self.credit_references,
             )
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
@@ -231,6 +241,12 @@ class EGCAGRPOTrainer(GRPOTrainer):
     def _log_credit(self, credits: list[Any], ta: TokenAdvantages, mask: torch.Tensor) -> None:
         """Mode shares, localization / fallback rates and the loss-token share, over all ranks."""
         modes = Counter(c.mode for c in credits)
+        lengths = mask.sum(dim=1).tolist()
+        spans = [  # the span's share of its rollout's tokens, for rollouts whose credit is a span
+            (c.span.end - c.span.start) / n_i
+            for c, s, n_i in zip(credits, ta.statuses, lengths)
+            if s == "localized" and c.span is not None and n_i
+        ]
         local = [
             len(credits),
             *(modes.get(m, 0) for m in Mode),
@@ -238,14 +254,18 @@ class EGCAGRPOTrainer(GRPOTrainer):
             sum(s.startswith("fallback") for s in ta.statuses),
             mask.sum().item(),
             (ta.loss_mask & mask.bool()).sum().item(),
+            sum(spans),
+            len(spans),
         ]
-        n, *mode_counts, localized, fallback, tokens, in_loss = self._global(local)
+        n, *mode_counts, localized, fallback, tokens, in_loss, span_sum, n_spans = self._global(local)
         metrics = self._metrics[self._phase()]
         for m, count in zip(Mode, mode_counts):  # every mode every step: averages over steps are shares
             metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
         metrics["egca/localized"].append(localized / n if n else 0.0)
         metrics["egca/fallback"].append(fallback / n if n else 0.0)
         metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
+        if n_spans:  # mean share of a rollout's tokens its span covers (logic and syntax spans)
+            metrics["egca/span_share"].append(span_sum / n_spans)
 
 
 class _OptimizerTimer(TrainerCallback):
