@@ -240,16 +240,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     metrics: list[dict[str, Any]] = []
     if args.rollouts and Path(args.rollouts).is_dir():  # a run directory of egca train
-        from egca.train.run import run_rollouts
+        from egca.train.run import read_jsonl, run_rollouts
 
         run_dir = Path(args.rollouts)
         if not (run_dir / "rollouts.jsonl").exists():
             raise UsageError(f"{run_dir}: no rollouts.jsonl (not an egca train run directory?)")
         records = [r for r in run_rollouts(run_dir) if r.get("phase", "train") == "train"]
-        if (run_dir / "metrics.jsonl").exists():
-            metrics = [
-                json.loads(x) for x in _read(str(run_dir / "metrics.jsonl"), "metrics").splitlines() if x
-            ]
+        metrics = read_jsonl(run_dir / "metrics.jsonl")
         args.rollouts = None
     if args.rollouts:
         for n, line in enumerate(_read(args.rollouts, "rollouts").splitlines(), 1):

@@ -122,7 +122,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     if _is_main_process():
         logs = (rollouts, metrics, *out.glob("rollouts.rank*.jsonl"))
         if resume:
-            rewind_logs(out, logs, last_checkpoint_step(out))
+            rewind_logs(logs, last_checkpoint_step(out))
         else:
             for p in logs:
                 p.unlink(missing_ok=True)
@@ -234,7 +234,7 @@ def summarize(settings: TrainSettings, out: Path, steps: int, seconds: float) ->
     from egca.report.html import render
 
     records = run_rollouts(out)
-    history = _jsonl(out / "metrics.jsonl")
+    history = read_jsonl(out / "metrics.jsonl")
     train_rows = [h for h in history if "reward" in h]
     eval_rows = [h for h in history if "eval_reward" in h]
     train_records = [r for r in records if r.get("phase", "train") == "train"]
@@ -277,7 +277,7 @@ def _tasks(dataset: str | None, split: str, limit: int | None) -> list[Any]:
 def run_rollouts(run_dir: Path) -> list[dict[str, Any]]:
     """Every rollout of a run directory: the main process's file, then the other ranks' files."""
     files = [run_dir / "rollouts.jsonl", *sorted(run_dir.glob("rollouts.rank*.jsonl"))]
-    return [record for f in files for record in _jsonl(f)]
+    return [record for f in files for record in read_jsonl(f)]
 
 
 def _workers_per_rank() -> int:
@@ -288,7 +288,7 @@ def _workers_per_rank() -> int:
     return max(1, (os.cpu_count() or 1) // max(1, ranks))
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSONL file; a last line without its newline (a killed writer) is left out."""
     if not path.exists():
         return []
@@ -305,11 +305,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def last_checkpoint_step(out: Path) -> int:
     """The step of the newest ``checkpoint-N`` in ``out`` (0 when there is none)."""
-    steps = [int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
-    return max(steps, default=0)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    return int(last.rsplit("-", 1)[1]) if last else 0
 
 
-def rewind_logs(out: Path, logs: Sequence[Path], step: int) -> None:
+def rewind_logs(logs: Sequence[Path], step: int) -> None:
     """Before resuming from ``checkpoint-step``: drop what the lost steps logged (and a line a kill
     cut short), so that the resumed run logs every step once.
 
@@ -322,7 +324,7 @@ def rewind_logs(out: Path, logs: Sequence[Path], step: int) -> None:
         metrics = path.name == "metrics.jsonl"
         kept = [
             r
-            for r in _jsonl(path)
+            for r in read_jsonl(path)
             if r.get("step", 0) < step or (r.get("step", 0) == step and (metrics or r.get("phase") == "eval"))
         ]
         path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
