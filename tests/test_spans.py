@@ -116,6 +116,20 @@ def test_non_canonical_ids_fall_back_to_incremental_decoding(tok: Any, left: str
         char_offsets_of_ids(tok, ids, method="offsets")
 
 
+class _PythonDecodeOnly:
+    """The tokenizer's ``batch_decode`` alone: no Rust ``backend_tokenizer`` to shortcut through."""
+
+    def __init__(self, tok: Any) -> None:
+        self.batch_decode = tok.batch_decode
+
+
+def test_prefix_decoding_is_the_same_with_and_without_the_rust_batch_decoder(tok: Any) -> None:
+    ids = non_canonical(tok, "s = 'café 日本 😀 thresh", "old'\n") + enc(tok, "  x")
+    text = tok.decode(ids, skip_special_tokens=True)
+    fast = _prefix_offsets(tok, ids, text, _special_ids(tok))
+    assert _prefix_offsets(_PythonDecodeOnly(tok), ids, text, _special_ids(tok)) == fast
+
+
 def test_invalid_utf8_goes_to_prefix_decoding(tok: Any) -> None:
     ids = enc(tok, "ok 日本")[:-1]  # the last character is cut: the text ends with U+FFFD
     text = tok.decode(ids)

@@ -218,11 +218,10 @@ def _prefix_offsets(
     """
     out: list[tuple[int, int]] = []
     settled = 0
+    decode_batch = _fast_decode_batch(tokenizer, ids, text)
     for start in range(0, len(ids), _PREFIX_BATCH):
         stop = min(start + _PREFIX_BATCH, len(ids))
-        prefixes = tokenizer.batch_decode(
-            [ids[: k + 1] for k in range(start, stop)], skip_special_tokens=True
-        )
+        prefixes = decode_batch([ids[: k + 1] for k in range(start, stop)])
         for i, decoded in zip(ids[start:stop], prefixes):
             now = max(settled, _common_prefix(decoded, text))
             if i in special and now == settled:
@@ -237,6 +236,21 @@ def _prefix_offsets(
     if settled != len(text):
         raise SpanMappingError("the generated ids do not decode to the completion text")
     return out
+
+
+def _fast_decode_batch(tokenizer: Any, ids: list[int], text: str) -> Any:
+    """Batch decoding without special tokens: the Rust tokenizer's own ``decode_batch`` when it
+    decodes ``ids`` to exactly ``text`` (transformers' ``batch_decode`` converts every prefix to
+    Python lists first: O(T²) Python work that dominated the analysis of long random rollouts),
+    else ``tokenizer.batch_decode``."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        try:
+            if backend.decode(ids, skip_special_tokens=True) == text:
+                return lambda seqs: backend.decode_batch(seqs, skip_special_tokens=True)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return lambda seqs: tokenizer.batch_decode(seqs, skip_special_tokens=True)
 
 
 def _common_prefix(a: str, b: str) -> int:
