@@ -60,6 +60,14 @@ class EGCAConfig(GRPOConfig):
     )
 
 
+def decode_each(tokenizer: Any, ids: list[int]) -> list[str]:
+    """Each token's text, in one batch call (the Rust tokenizer's when there is one)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
+        return list(backend.decode_batch([[t] for t in ids], skip_special_tokens=False))
+    return list(tokenizer.batch_decode([[t] for t in ids]))
+
+
 def inject(out: dict[str, Any], ta: TokenAdvantages, normalizer: str, gather: Any) -> dict[str, Any]:
     """Put the token advantages into TRL's output dict for the chosen normalizer route."""
     if normalizer == "conserve_kl_all":
@@ -204,7 +212,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
                     "program": a.program.source,
                     **a.localization.to_dict(),
                     "credit_status": ta.statuses[i],
-                    "tokens": [tok.decode([t]) for t in ids[i]],  # type: ignore[union-attr]
+                    "tokens": decode_each(tok, ids[i]),
                     "advantages": [round(float(x), 6) for x in ta.per_token[i][: len(ids[i])].tolist()],
                     "reward": self.code_reward.last[i].reward,
                 }
