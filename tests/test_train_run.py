@@ -101,6 +101,12 @@ def test_train_writes_a_run_directory_and_resumes(tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(run / "final").num_parameters() > 0
+    # the trained model is what `egca eval --model` takes
+    out = tmp_path / "eval"
+    args = ["eval", "--dataset", "humaneval", "--model", str(run / "final"), "--limit", "1"]
+    assert main([*args, "--max-new-tokens", "8", "--out", str(out), "--json"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_samples"] == 1
+    capsys.readouterr()
     # killed during step 2 after logging it, before checkpoint-2 was complete, in mid-write:
     shutil.rmtree(run / "checkpoint-2")
     with (run / "rollouts.jsonl").open("a") as f:
