@@ -109,9 +109,8 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self.localizer = Localizer(
             self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
         )
-        self._generation_s = (
-            0.0  # total time in _generate_and_score_completions (training_step splits it off)
-        )
+        # total time spent in _generate_and_score_completions (training_step subtracts it)
+        self._generation_s = 0.0
         self.add_callback(_OptimizerTimer(self))
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> torch.Tensor:
