@@ -67,3 +67,15 @@ def test_bench_analysis_gives_the_same_credit_sequentially_and_concurrently(tmp_
     assert modes.get("logic", 0) > 0 and modes.get("correct", 0) > 0  # mutants fail, references pass
     assert all(r["ms_per_rollout"] > 0 for r in report["runs"].values())
     assert any("ratio sequential / concurrent" in line for line in report["lines"])
+
+
+def test_cli_bench_analysis_json(tmp_path, capsys):
+    import json
+
+    from egca.cli import main
+    from tests.tiny import make_tiny_model
+
+    model = make_tiny_model(tmp_path)
+    assert main(["bench", "analysis", "--model", model, "--limit", "3", "--workers", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["same"] and report["rollouts"] > 0 and len(report["lines"]) == 4

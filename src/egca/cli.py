@@ -334,47 +334,38 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    report = _run_bench(args)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for line in report["lines"]:
+            print(line)
+    return EXIT_OK
+
+
+def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The report of benchmark ``args.what`` (a dict with printable ``lines``)."""
     if args.what == "overhead":
         from egca.bench.overhead import bench_overhead
         from egca.train.run import load_settings
 
         # no periodic evaluation or final model unless asked for: only training steps are compared
         defaults = ["output_dir=egca-out/bench-overhead", "eval_dataset=null", "save_final_model=false"]
-        sets = [*defaults, *(args.set or [])]
-        report = bench_overhead(load_settings(args.config, sets))
-        if args.json:
-            print(
-                json.dumps(
-                    {k: v for k, v in report.items() if k != "runs"}
-                    | {
-                        "runs": {
-                            k: {kk: vv for kk, vv in r.items() if kk != "summary"}
-                            for k, r in report["runs"].items()
-                        }
-                    }
-                )
-            )
-        else:
-            for line in report["lines"]:
-                print(line)
-        return EXIT_OK
+        report = bench_overhead(load_settings(args.config, [*defaults, *(args.set or [])]))
+        for run in report["runs"].values():
+            run.pop("summary")  # in the run directory already
+        return report
     if args.what == "localize":
         from egca.bench.localize import bench_localize
 
         datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
-        report = bench_localize(
+        return bench_localize(
             datasets=datasets,
             limit=args.limit,
             per_kind=args.per_kind,
             workers=args.workers,
             constraints=not args.no_constraints,
         )
-        if args.json:
-            print(json.dumps(report))
-        else:
-            for line in report["lines"]:
-                print(line)
-        return EXIT_OK
     if args.what == "analysis":
         from transformers import AutoTokenizer
 
@@ -382,23 +373,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from egca.models.registry import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
-        report = bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
-        if args.json:
-            print(json.dumps(report))
-        else:
-            for line in report["lines"]:
-                print(line)
-        return EXIT_OK
+        return bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
     if args.what == "sandbox":
         from egca.bench.sandbox import bench_sandbox
 
-        report = bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
-        if args.json:
-            print(json.dumps(report))
-        else:
-            for line in report["lines"]:
-                print(line)
-        return EXIT_OK
+        return bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
     raise UsageError(f"unknown benchmark {args.what!r}")
 
 
