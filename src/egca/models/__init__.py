@@ -7,18 +7,22 @@ from egca.models.registry import (
     ModelSpec,
     cache_dir,
     get_spec,
+    ModelNotFoundError,
+    check_model_path,
     model_path,
-    resolve_model,
 )
+from egca.models.resolve import resolve_model
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "ChecksumError",
     "DownloadError",
+    "ModelNotFoundError",
     "ModelSpec",
     "PrepareError",
     "cache_dir",
+    "check_model_path",
     "get_spec",
     "model_path",
     "prepare",

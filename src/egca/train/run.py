@@ -100,7 +100,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     from egca.eval.prompts import resolve_style
     from egca.execution import Limits, Sandbox
     from egca.execution.references import prepare_tasks
-    from egca.models.registry import resolve_model
+    from egca.models.resolve import resolve_model
     from egca.train.callbacks import LiveProgress, MetricsFile, tensorboard_callback
     from egca.train.data import tasks_dataset
     from egca.train.reward import CodeReward
