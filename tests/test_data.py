@@ -26,8 +26,14 @@ UPSTREAM = {
         "91486741f1627101021fbe50523df08eebb5b0bf5e804b633dcd5ca3c14dbd2f",
         False,
     ),
-    "mbppplus/MbppPlus-v0.1.0.json.gz": ("f7ac9d4027a26c771c06d2e0129636a76d11b95decc7a676c6a7bb52daf2ed95", True),
-    "mbppplus/MbppPlus-v0.2.0.jsonl.gz": ("3d2453535ab04d376fc6400bdbc72b1075f6f7fd9f33bec66ec6f18577481b3a", True),
+    "mbppplus/MbppPlus-v0.1.0.json.gz": (
+        "f7ac9d4027a26c771c06d2e0129636a76d11b95decc7a676c6a7bb52daf2ed95",
+        True,
+    ),
+    "mbppplus/MbppPlus-v0.2.0.jsonl.gz": (
+        "3d2453535ab04d376fc6400bdbc72b1075f6f7fd9f33bec66ec6f18577481b3a",
+        True,
+    ),
 }
 
 
@@ -70,7 +76,12 @@ def test_verify_reports_a_changed_or_missing_file(tmp_path: Path, monkeypatch: p
 
 def test_packaged_counts(no_data_env: None) -> None:
     # counts from the MBPP README / Hugging Face splits and the EvalPlus releases
-    assert [len(load_tasks("mbpp", split=s)) for s in ("prompt", "test", "validation", "train")] == [10, 500, 90, 374]
+    assert [len(load_tasks("mbpp", split=s)) for s in ("prompt", "test", "validation", "train")] == [
+        10,
+        500,
+        90,
+        374,
+    ]
     assert len(load_tasks("mbpp-sanitized", split="test")) == 257
     assert len(load_tasks("humaneval-plus")) == 164
     assert len(load_tasks("mbpp-plus")) == 378

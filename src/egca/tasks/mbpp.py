@@ -11,9 +11,9 @@ import builtins
 from os import PathLike
 from pathlib import Path
 
+from egca.paths import data_file
 from egca.tasks.errors import Row
 from egca.tasks.jsonl import iter_jsonl_rows, read_json_array_rows
-from egca.paths import data_file
 from egca.tasks.split import parse_quietly, parses
 from egca.tasks.task import Task, TestCase
 
