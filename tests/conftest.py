@@ -28,21 +28,6 @@ def sandbox():
     sb.close()
 
 
-def _data_available() -> bool:
-    from egca.tasks.registry import default_data_dir
-
-    try:
-        default_data_dir()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-requires_data = pytest.mark.skipif(
-    not _data_available(), reason="benchmark data directory (../shared/data or $EGCA_DATA_DIR) not available"
-)
-
-
 def asserts(*sources: str) -> tuple[TestCase, ...]:
     return tuple(TestCase(index=i, source=s) for i, s in enumerate(sources))
 

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from egca.cli import main
-from tests.conftest import requires_data
 
 MBPP_TESTS = "assert add(1, 2) == 3\nassert add(2, 2) == 5\n"
 HUMANEVAL_TESTS = """
@@ -128,7 +127,6 @@ def test_eval_samples_file(tmp_path, capsys):
     assert json.loads((out_dir / "summary.json").read_text())["n_samples"] == 6
 
 
-@requires_data
 def test_eval_references_mbpp_split(tmp_path, capsys):
     code, out = run_json(
         capsys,

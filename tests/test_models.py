@@ -83,7 +83,7 @@ def test_resolve_model(tmp_path, monkeypatch):
         calls.append(name)
         return Path(cache) / name
 
-    monkeypatch.setattr(prepare_mod, "prepare", fake_prepare)
+    monkeypatch.setattr("egca.models.resolve.prepare", fake_prepare)
     assert resolve_model("smollm2-135m-instruct", cache=tmp_path) == tmp_path / "smollm2-135m-instruct"
     assert calls == ["smollm2-135m-instruct"]
     (tmp_path / "smollm2-135m-instruct").mkdir()

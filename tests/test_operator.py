@@ -1,4 +1,4 @@
-"""The token-level advantage operator and its credit schemes (egca-method.md §3, §3.1, §5d-§5f)."""
+"""The token-level advantage operator and its credit schemes (docs/method.md: the operator, normalizers, schemes)."""
 
 from __future__ import annotations
 

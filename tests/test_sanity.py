@@ -10,7 +10,6 @@ from egca.execution import ExecJob, Sandbox, Status
 from egca.execution.references import prepare_tasks
 from egca.tasks import load_tasks
 from egca.tasks.mbpp import KNOWN_FAILING_REFERENCES
-from tests.conftest import requires_data
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,6 @@ def test_all_humaneval_canonical_solutions_pass(default_sandbox):
     assert failing(default_sandbox, tasks) == {}
 
 
-@requires_data
 def test_mbpp_references_pass_except_the_three_known(default_sandbox):
     tasks = prepare_tasks(load_tasks("mbpp", split="all"), default_sandbox)
     bad = failing(default_sandbox, tasks)
@@ -40,13 +38,11 @@ def test_mbpp_references_pass_except_the_three_known(default_sandbox):
     assert all(r.status is Status.FAILED for r in bad.values())  # wrong answers, not crashes
 
 
-@requires_data
 def test_sanitized_mbpp_references_all_pass(default_sandbox):
     tasks = prepare_tasks(load_tasks("mbpp-sanitized", split="all"), default_sandbox)
     assert failing(default_sandbox, tasks) == {}
 
 
-@requires_data
 @pytest.mark.slow
 def test_humaneval_plus_mini_canonical_solutions_pass_base_and_plus(default_sandbox):
     tasks = prepare_tasks(_hep_mini(), default_sandbox)
@@ -55,7 +51,6 @@ def test_humaneval_plus_mini_canonical_solutions_pass_base_and_plus(default_sand
     assert sum(len(v) for v in dropped.values()) <= 5, dropped
 
 
-@requires_data
 @pytest.mark.slow
 def test_mbpp_plus_canonical_solutions_pass_base_and_plus(default_sandbox):
     tasks = prepare_tasks(load_tasks("mbpp-plus"), default_sandbox)

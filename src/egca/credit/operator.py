@@ -1,4 +1,5 @@
-"""The token-level advantage operator (egca-method.md §3) and its engine inputs (§3.1).
+"""The token-level advantage operator (docs/method.md, "The operator") and its engine inputs
+("Normalizers").
 
 :func:`token_advantages` turns sequence advantages ``(B,)`` and right-padded completion masks ``(B, T)``
 into the paper's per-token advantages ``a_{i,t}`` with a credit scheme of :mod:`egca.credit.schemes`,
@@ -11,7 +12,7 @@ plus what to hand to the trainer so that its loss aggregation applies exactly ``
   max_completion_length``, mask unchanged, TRL ``loss_type="dr_grpo"`` (``Σ m·ℓ / (B·L)``). KL covers
   every completion token. For verl ``seq-mean-token-sum`` pass ``per_token`` itself (no ``L``).
 - ``engine``: mask only. Sequence advantages unchanged, loss mask = the scheme's mask, the engine's own
-  aggregator. This is the mask-only variant of §3.1, **not** the paper's operator: under ``dapo``,
+  aggregator. This is the mask-only variant, **not** the paper's operator: under ``dapo``,
   ``bnpo`` or ``dr_grpo`` it removes gradient from the rest of the program without concentrating it.
 
 The mask routes (``conserve``, ``engine``) can only express weights that are constant on each row's

@@ -1,11 +1,12 @@
 """Credit schemes: how one rollout's sequence advantage is spread over its completion tokens.
 
 Every scheme takes ``(T, credit, A, *, rng=None, **params)`` and returns a :class:`TokenCredit` over the
-``T`` valid completion tokens of one rollout (egca-method.md §3, §5d–§5f). Every scheme conserves
+``T`` valid completion tokens of one rollout (docs/method.md, "The operator" and "Credit schemes"). Every scheme conserves
 ``sum(weights) == A`` except :func:`prefix_credit`, which adds ``λ·|A|`` to the prefix by design.
 
 Statuses: ``"localized"`` (credit on a strict subset chosen by the scheme), ``"uniform"`` (A/T by the
-scheme's rule), the ``fallback:*`` statuses of §5e, and four that §5e does not list:
+scheme's rule), the ``fallback:*`` statuses of the localizer (:class:`~egca.credit.types.RolloutCredit`), and four of
+the schemes' own:
 
 - ``fallback:no_span``: a syntax/logic rollout without a span whose own status is not a fallback;
 - ``fallback:no_late_span``: ``late_span`` on a localized logic rollout that has no ``late_span``;
@@ -104,7 +105,7 @@ def _resolve(T: int, credit: RolloutCredit, A: float, span: TokenSpan | None) ->
     """The clipped span a localizing scheme should use, or the status of its uniform fallback.
 
     Order: correct/constraint → ``uniform``; no span → the rollout's fallback status; span outside
-    ``[0, T)`` → ``fallback:span_mapping``; ``A > 0`` → ``fallback:positive_advantage`` (§3).
+    ``[0, T)`` → ``fallback:span_mapping``; ``A > 0`` → ``fallback:positive_advantage`` (the operator's guard).
     """
     if credit.mode not in _LOCALIZABLE:
         return UNIFORM
@@ -139,7 +140,7 @@ def uniform(
 def egca(
     T: int, credit: RolloutCredit, A: float, *, rng: np.random.Generator | int | None = None
 ) -> TokenCredit:
-    """The paper operator (§3): A/|S| on ``credit.span`` for syntax/logic rollouts, uniform otherwise."""
+    """The paper operator: A/|S| on ``credit.span`` for syntax/logic rollouts, uniform otherwise."""
     _check(T, A)
     return _localize(T, A, _resolve(T, credit, A, credit.span))
 
@@ -217,7 +218,7 @@ def prefix_credit(
     rng: np.random.Generator | int | None = None,
     lam: float = 0.5,
 ) -> TokenCredit:
-    """§5d ablation: the span keeps A/|S|, the tokens before it share ``lam·|A|`` (positive), after: 0.
+    """Ablation: the span keeps A/|S|, the tokens before it share ``lam·|A|`` (positive), after: 0.
 
     Breaks ``sum == A`` by design whenever the span does not start at token 0 (``conserves=False``);
     fallbacks are those of :func:`egca`.

@@ -1,4 +1,4 @@
-"""Map program positions to the generated tokens of a completion (egca-method.md §5d).
+"""Map program positions to the generated tokens of a completion (docs/method.md, "From code to tokens").
 
 Character offsets are those of the **generated ids**, not of a re-tokenization of their text.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 class Mode(str, enum.Enum):
-    """The paper's four-way routing (egca-method.md §2)."""
+    """The paper's four-way routing (docs/method.md, "Routing")."""
 
     SYNTAX = "syntax"  # does not compile, or raises at run time (timeouts: a documented sub-kind)
     CONSTRAINT = "constraint"  # fails the static constraint / comparability checks
@@ -40,7 +40,7 @@ class RolloutCredit:
     ``span``: the tokens that carry the advantage in the ``egca`` scheme (the earliest divergence in
     logic mode, the error statement in syntax mode), or None. ``status``: ``"localized"`` when
     ``span`` is set, ``"uniform"`` for correct/constraint rollouts, or one of the ``fallback:*``
-    statuses of egca-method.md §5e. The other fields feed the ablation schemes of §5f.
+    statuses of docs/method.md. The other fields feed the ablation schemes ("Credit schemes").
     """
 
     mode: Mode

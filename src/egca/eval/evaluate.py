@@ -54,6 +54,14 @@ class EvalSummary:
         return dict(self.__dict__)
 
 
+def check_task_ids(tasks: Sequence[Task], samples: Sequence[Sample], dataset: str = "") -> None:
+    """``ValueError`` naming the samples' task ids that are not among ``tasks``."""
+    unknown = sorted({s.task_id for s in samples} - {t.task_id for t in tasks})
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(f"{len(unknown)} sample task ids are not in the dataset {dataset!r}: {shown}")
+
+
 def evaluate_samples(
     tasks: Sequence[Task],
     samples: Sequence[Sample],
@@ -64,11 +72,8 @@ def evaluate_samples(
     progress: bool = False,
 ) -> tuple[list[SampleResult], EvalSummary]:
     """Run every sample against its task's tests and estimate pass@k over the tasks sampled."""
+    check_task_ids(tasks, samples, dataset)
     by_id = {t.task_id: t for t in tasks}
-    unknown = sorted({s.task_id for s in samples} - by_id.keys())
-    if unknown:
-        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise ValueError(f"{len(unknown)} sample task ids are not in the dataset {dataset!r}: {shown}")
     t0 = time.perf_counter()
     jobs = []
     for s in samples:

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
+from egca.models.registry import ModelNotFoundError, check_model_path
+
+__all__ = ["BACKENDS", "ModelNotFoundError", "check_model_path", "generate_completions", "resolve_backend"]
+
 BACKENDS: tuple[str, ...] = ("auto", "vllm", "transformers")
-
-
-class ModelNotFoundError(ValueError):
-    """``model_path`` is not a local model folder (a folder with a ``config.json``)."""
-
-
-def check_model_path(model_path: str | os.PathLike[str]) -> Path:
-    """Return ``model_path`` as a ``Path`` if it is a folder with a ``config.json``, else raise
-    ``ModelNotFoundError`` (nothing is downloaded: only local folders are accepted)."""
-    p = Path(model_path).expanduser()
-    hint = "pass the folder written by `save_pretrained` (with config.json and the weights)"
-    if not p.exists():
-        raise ModelNotFoundError(f"model path does not exist: {p} ({hint})")
-    if not p.is_dir():
-        raise ModelNotFoundError(f"model path is not a folder: {p} ({hint})")
-    if not (p / "config.json").is_file():
-        raise ModelNotFoundError(f"no config.json in model folder {p} ({hint})")
-    return p
 
 
 def resolve_backend(backend: str) -> str:

@@ -22,17 +22,12 @@ from typing import Any
 from egca.execution.job import ExecJob, Limits
 from egca.execution.result import Status
 from egca.execution.sandbox import Sandbox
+from egca.paths import cache_dir
 from egca.tasks.task import MISSING, Task
 from egca.values import from_wire, to_wire
 
 CAPTURE_LIMITS = Limits(timeout_s=20.0, total_timeout_s=900.0, memory_mb=4096)
 TIME_FACTOR = 4.0  # a candidate may take this many times the reference's slowest test (EvalPlus: 4x)
-
-
-def cache_dir() -> Path:
-    """``$EGCA_CACHE_DIR`` or ``~/.cache/egca``."""
-    root = os.environ.get("EGCA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "egca")
-    return Path(root)
 
 
 def _key(task: Task) -> str:

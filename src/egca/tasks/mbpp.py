@@ -11,9 +11,9 @@ import builtins
 from os import PathLike
 from pathlib import Path
 
+from egca.paths import data_file
 from egca.tasks.errors import Row
 from egca.tasks.jsonl import iter_jsonl_rows, read_json_array_rows
-from egca.tasks.registry import default_data_dir
 from egca.tasks.split import parse_quietly, parses
 from egca.tasks.task import Task, TestCase
 
@@ -50,10 +50,6 @@ PROMPT_TEMPLATE = "{text}\nYour code should pass this test:\n{test}"
 """The instruction the model sees: the task text and the first test assert."""
 
 
-def mbpp_dir() -> Path:
-    return default_data_dir() / "mbpp"
-
-
 def mbpp_prompt(text: str, first_test: str) -> str:
     """``PROMPT_TEMPLATE`` filled with the task text and the first assert (both stripped)."""
     return PROMPT_TEMPLATE.format(text=text.strip(), test=first_test.strip())
@@ -82,7 +78,7 @@ def load_mbpp(split: str = "test", path: str | PathLike[str] | None = None) -> l
     with classes the reference defines, so it must run after the program.
     """
     lo, hi = _split_range(split)
-    file = Path(path) if path is not None else mbpp_dir() / "mbpp.jsonl"
+    file = Path(path) if path is not None else data_file("mbpp/mbpp.jsonl")
     tasks = [_full_task(row) for row in iter_jsonl_rows(file)]
     return [t for t in tasks if lo <= t.metadata["task_num"] <= hi]
 
@@ -93,7 +89,7 @@ def load_mbpp_sanitized(split: str = "test", path: str | PathLike[str] | None = 
     ``test_imports`` become the ``test_prelude``.
     """
     lo, hi = _split_range(split)
-    file = Path(path) if path is not None else mbpp_dir() / "sanitized-mbpp.json"
+    file = Path(path) if path is not None else data_file("mbpp/sanitized-mbpp.json")
     tasks = [_sanitized_task(row) for row in read_json_array_rows(file)]
     return [t for t in tasks if lo <= t.metadata["task_num"] <= hi]
 

@@ -1,44 +1,22 @@
-"""Benchmark names, the default data directory, and :func:`load_tasks`."""
+"""Benchmark names and :func:`load_tasks` (data locations: :mod:`egca.paths`)."""
 
 from __future__ import annotations
 
-import os
 from os import PathLike
-from pathlib import Path
 
+from egca.paths import DATA_DIR_ENV, default_data_dir
+from egca.tasks.evalplus import load_humaneval_plus, load_mbpp_plus
+from egca.tasks.humaneval import load_humaneval
+from egca.tasks.jsonl import load_jsonl_tasks
+from egca.tasks.mbpp import load_mbpp, load_mbpp_sanitized
 from egca.tasks.task import Task
+
+__all__ = ["DATASETS", "DATA_DIR_ENV", "default_data_dir", "load_tasks"]
 
 DATASETS: tuple[str, ...] = ("humaneval", "humaneval-plus", "mbpp", "mbpp-sanitized", "mbpp-plus", "jsonl")
 """The names :func:`load_tasks` accepts."""
 
-DATA_DIR_ENV = "EGCA_DATA_DIR"
-"""Environment variable naming the benchmark data directory (holding ``mbpp/``, ``mbppplus/``, ...)."""
-
 _SPLIT_DATASETS = ("mbpp", "mbpp-sanitized")
-
-
-def default_data_dir() -> Path:
-    """The benchmark data directory.
-
-    ``$EGCA_DATA_DIR`` when set; else the first ``shared/data`` directory found walking up from
-    this package's location, then from the current directory.
-    """
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_dir():
-            raise FileNotFoundError(f"{DATA_DIR_ENV}={env!r} is not a directory")
-        return path
-    for base in (Path(__file__).resolve().parent, Path.cwd().resolve()):
-        for folder in (base, *base.parents):
-            candidate = folder / "shared" / "data"
-            if candidate.is_dir():
-                return candidate
-    raise FileNotFoundError(
-        f"benchmark data directory not found: set {DATA_DIR_ENV} to the folder holding mbpp/, "
-        "humanevalplus/ and mbppplus/ (no shared/data folder above the egca package or the "
-        "current directory)"
-    )
 
 
 def load_tasks(
@@ -62,29 +40,17 @@ def load_tasks(
         raise ValueError(f"limit must be >= 0, got {limit}")
     tasks: list[Task]
     if name == "humaneval":
-        from egca.tasks.humaneval import load_humaneval
-
         tasks = load_humaneval(path)
     elif name == "humaneval-plus":
-        from egca.tasks.evalplus import load_humaneval_plus
-
         tasks = load_humaneval_plus(path)
     elif name == "mbpp-plus":
-        from egca.tasks.evalplus import load_mbpp_plus
-
         tasks = load_mbpp_plus(path)
     elif name == "mbpp":
-        from egca.tasks.mbpp import load_mbpp
-
         tasks = load_mbpp(split or "test", path)
     elif name == "mbpp-sanitized":
-        from egca.tasks.mbpp import load_mbpp_sanitized
-
         tasks = load_mbpp_sanitized(split or "test", path)
     else:
         if path is None:
             raise ValueError("dataset 'jsonl' needs a path to a task file")
-        from egca.tasks.jsonl import load_jsonl_tasks
-
         tasks = load_jsonl_tasks(path)
     return tasks if limit is None else tasks[:limit]

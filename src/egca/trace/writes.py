@@ -2,7 +2,7 @@
 
 A line event fires *before* its line runs, so the values written by line L are read at the next
 event of the same frame; knowing L's write-set statically keeps tracing to a few names per event
-(egca-method.md §5a, anchors.md §6.3). Mutating calls such as ``xs.append(v)`` or
+(docs/method.md, "The localizer"). Mutating calls such as ``xs.append(v)`` or
 ``heapq.heappush(h, v)`` count as writes of ``xs`` / ``h``.
 """
 

@@ -24,50 +24,53 @@ from typing import Any
 class TrainSettings:
     """What ``egca train`` runs; every field can be set from YAML or ``--set key=value``."""
 
-    model: str = "smollm2-135m-instruct"
-    dataset: str = "mbpp"
-    split: str = "train"
+    model: str = "smollm2-135m-instruct"  # a name from `egca models list`, a local folder or a hub id
+    dataset: str = "mbpp"  # training tasks: a dataset of `egca eval --dataset`
+    split: str = "train"  # split of mbpp / mbpp-sanitized
     limit: int | None = 16  # tasks used for training (None: all)
     eval_dataset: str | None = "mbpp"  # periodic evaluation (None: off)
-    eval_split: str = "validation"
-    eval_limit: int | None = 8
+    eval_split: str = "validation"  # split of the evaluation dataset
+    eval_limit: int | None = 8  # evaluation tasks (None: all)
     eval_generations: int = 2  # samples per eval task; eval/egca/pass_rate estimates pass@1
     eval_steps: int | None = None  # None: evaluate at the start and after the last step
-    output_dir: str = "egca-out/train"
-    max_steps: int = 4
-    num_generations: int = 4
-    per_device_train_batch_size: int = 4
-    max_completion_length: int = 192
-    learning_rate: float = 1e-6
-    temperature: float = 0.7
-    seed: int = 0
-    credit_scheme: str = "egca"
-    credit_normalizer: str = "conserve"
-    credit_constraints: bool = True
+    output_dir: str = "egca-out/train"  # the run directory
+    max_steps: int = 4  # optimizer steps
+    num_generations: int = 4  # completions per prompt (the GRPO group)
+    per_device_train_batch_size: int = 4  # completions per device per step (a multiple of num_generations)
+    max_completion_length: int = 192  # tokens per completion
+    learning_rate: float = 1e-6  # AdamW learning rate
+    temperature: float = 0.7  # sampling temperature of the rollouts
+    seed: int = 0  # seed of sampling, data order and seeded credit schemes
+    credit_scheme: str = "egca"  # how a rollout's advantage spreads over its tokens (docs/method.md)
+    credit_normalizer: str = "conserve"  # conserve (loss_type grpo), conserve_kl_all (dr_grpo) or engine
+    credit_constraints: bool = True  # static constraint checks and the comparability gate
     credit_references: str = "curated+siblings"  # or curated, or siblings (reference-free)
-    credit_max_siblings: int = 2
-    reward: str = "binary"
+    credit_max_siblings: int = 2  # passing rollouts of the group used as extra references
+    reward: str = "binary"  # binary (every test passes) or fraction (share of tests passed)
     prompt_style: str = (
         "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
     )
     lora_r: int = 0  # 0: full fine-tuning; > 0: LoRA adapters of this rank (peft)
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str | list[str] = "all-linear"
+    lora_alpha: int = 32  # LoRA scaling
+    lora_dropout: float = 0.05  # LoRA dropout
+    lora_target_modules: str | list[str] = "all-linear"  # modules that get LoRA adapters
     save_steps: int = 1  # a kill loses at most the step in progress
     save_total_limit: int = 1  # checkpoints kept (the last one is what --resume needs)
     save_final_model: bool = True  # RUN_DIR/final: weights (LoRA merged) + tokenizer, for `egca eval`
     tensorboard: bool = True  # TensorBoard events in RUN_DIR/tensorboard
-    timeout_s: float = 3.0
-    workers: int | None = None
+    timeout_s: float = 3.0  # seconds per test in the sandbox
+    workers: int | None = None  # sandbox workers per process (None: CPUs / local processes)
     extra: dict[str, Any] = field(default_factory=dict)  # passed to EGCAConfig as is
 
 
-def load_settings(config: str | None, sets: list[str]) -> TrainSettings:
-    """Defaults, then the YAML file, then ``key=value`` overrides (values parsed as YAML)."""
+def load_settings(
+    config: str | None, sets: list[str], defaults: dict[str, Any] | None = None
+) -> TrainSettings:
+    """The field defaults, then ``defaults`` (a caller's own, e.g. a benchmark's), then the YAML
+    file, then ``key=value`` overrides (values parsed as YAML): the user's choices always win."""
     import yaml
 
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(defaults or {})
     if config:
         loaded = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
@@ -100,7 +103,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     from egca.eval.prompts import resolve_style
     from egca.execution import Limits, Sandbox
     from egca.execution.references import prepare_tasks
-    from egca.models.registry import resolve_model
+    from egca.models.resolve import resolve_model
     from egca.train.callbacks import LiveProgress, MetricsFile, tensorboard_callback
     from egca.train.data import tasks_dataset
     from egca.train.reward import CodeReward

