@@ -46,6 +46,8 @@ class TrainSettings:
     credit_constraints: bool = True
     credit_references: str = "curated+siblings"  # or curated, or siblings (reference-free)
     credit_max_siblings: int = 2
+    credit_alpha: float | None = None  # soft: weight of the tokens outside the span (None: 0.5)
+    credit_lam: float | None = None  # prefix_credit: λ, the prefix gets λ·|A| (None: 0.5)
     reward: str = "binary"
     prompt_style: str = (
         "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
@@ -61,6 +63,24 @@ class TrainSettings:
     timeout_s: float = 3.0
     workers: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # passed to EGCAConfig as is
+
+    def __post_init__(self) -> None:
+        """Refuse a credit setting that cannot work before anything is loaded."""
+        from types import SimpleNamespace
+
+        from egca.train.credit_settings import check_credit_settings
+
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be a mapping of EGCAConfig fields, got {self.extra!r}")
+        check_credit_settings(
+            self.credit_scheme,
+            self.credit_normalizer,
+            self.credit_references,
+            self.credit_alpha,
+            self.credit_lam,
+            loss_type=self.extra.get("loss_type"),
+            config=SimpleNamespace(**self.extra),
+        )
 
 
 def load_settings(config: str | None, sets: list[str]) -> TrainSettings:
@@ -158,6 +178,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
 
 def training_config(settings: TrainSettings, evaluate: bool) -> Any:
     """The :class:`EGCAConfig` for ``settings`` (``extra`` overrides anything set here)."""
+    from egca.credit.operator import normalizer_settings
     from egca.train.trainer import EGCAConfig
 
     values: dict[str, Any] = dict(
@@ -174,6 +195,10 @@ def training_config(settings: TrainSettings, evaluate: bool) -> Any:
         credit_constraints=settings.credit_constraints,
         credit_references=settings.credit_references,
         credit_max_siblings=settings.credit_max_siblings,
+        credit_alpha=settings.credit_alpha,
+        credit_lam=settings.credit_lam,
+        # the loss type the normalizer needs (conserve: grpo, conserve_kl_all: dr_grpo)
+        loss_type=normalizer_settings(settings.credit_normalizer)["trl_loss_type"] or "grpo",
         logging_steps=1,
         save_steps=settings.save_steps,
         save_strategy="steps",
