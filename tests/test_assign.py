@@ -134,3 +134,26 @@ def test_reference_sources(sandbox, tmp_path):
     assert out[0].credit.status.startswith("fallback")
     with pytest.raises(ValueError, match="unknown references"):
         analyze_group(loc, TASK, completions, ids, tok, references="oracle")
+
+
+def test_a_parsed_completion_maps_onto_the_generated_ids(sandbox, tmp_path):
+    """A trainer that parses the response (TRL's ``parse_response`` drops a reasoning part) scores
+    the answer alone; its span still maps onto the ids the policy generated and is trained on, in
+    the answer, not in a draft of it inside the reasoning."""
+    tok = train_tokenizer(tmp_path)
+    wrong = REF.replace("total += x", "total += x * x")
+    answer = fenced(wrong)
+    generated = f"<think>A first draft:\n{answer}\nThat is it.</think>\n\n{answer}"
+    ids = tok.encode(generated, add_special_tokens=False)
+    (plain,) = analyze_group(Localizer(sandbox), TASK, [answer], [tok.encode(answer)], tok)
+    (parsed,) = analyze_group(Localizer(sandbox), TASK, [answer], [ids], tok)
+    assert parsed.credit.status == "localized" and parsed.credit.span is not None
+    assert plain.credit.span is not None and len(parsed.credit.span) == len(plain.credit.span)
+    span = parsed.credit.span
+    assert "x * x" in tok.decode(ids[span.start : span.end])
+    assert tok.decode(ids[: span.start]).count("x * x") == 1  # the draft's copy lies before it
+    # statements map onto the answer's tokens too (random_span draws from them)
+    statements = parsed.credit.statement_spans
+    assert statements and all("</think>" in tok.decode(ids[: s.start]) for s in statements)
+    unrelated = analyze_group(Localizer(sandbox), TASK, [answer], [tok.encode("no code here")], tok)
+    assert unrelated[0].credit.status == "fallback:span_mapping"

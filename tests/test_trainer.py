@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from egca.credit.types import Mode, RolloutCredit, TokenSpan
 from egca.tasks import load_tasks
 from egca.train.reward import CodeReward
 from egca.train.trainer import EGCAConfig, EGCAGRPOTrainer, inject
+from tests.scripted import MINUS, NEGATIVES, REF, SQUARES, TASK, CountingSandbox, scripted_rollouts
 
 
 def _batch():
@@ -43,45 +46,108 @@ def test_inject_routes_with_a_tool_mask():
     assert torch.allclose(out["advantages"], torch.tensor(expected)) and torch.equal(out["tool_mask"], tool)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("scheme", ["uniform", "egca"])
-def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
+def scripted_trainer(tmp_path, sandbox, programs, max_steps=2, **cfg):
+    """A tiny model trained on ``TASK`` with the scripted completions ``programs`` (one group)."""
     from egca.train.data import tasks_dataset
     from tests.tiny import make_tiny_model
 
-    tasks = load_tasks("humaneval", limit=2)
-    reward = CodeReward(tasks, sandbox=sandbox)
     args = EGCAConfig(
         output_dir=str(tmp_path / "run"),
         per_device_train_batch_size=4,
         num_generations=4,
-        max_completion_length=8,
-        max_steps=2,
+        max_completion_length=128,
+        max_steps=max_steps,
         use_cpu=True,
         report_to="none",
         logging_steps=1,
         save_strategy="no",
         seed=0,
-        credit_scheme=scheme,
+        learning_rate=1e-3,
+        **cfg,
     )
     trainer = EGCAGRPOTrainer(
-        model=make_tiny_model(tmp_path), reward_funcs=[reward], args=args, train_dataset=tasks_dataset(tasks)
+        model=make_tiny_model(tmp_path),
+        reward_funcs=[CodeReward([TASK], sandbox=sandbox)],
+        args=args,
+        train_dataset=tasks_dataset([TASK] * 4, conversational=False),
+        rollout_func=scripted_rollouts(programs),
     )
+    trainer.rollout_log = tmp_path / "rollouts.jsonl"
+    return trainer
+
+
+def rollouts(trainer):
+    return [json.loads(line) for line in trainer.rollout_log.read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["uniform", "egca"])
+def test_training_steps_on_cpu(sandbox, tmp_path, scheme):
+    """Two real steps on a group with one correct and three logic-mode rollouts: egca localizes the
+    three, puts their advantage on the wrong statement only, and the weights change."""
+    trainer = scripted_trainer(tmp_path, sandbox, [REF, SQUARES, NEGATIVES, MINUS], credit_scheme=scheme)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     steps = [h for h in trainer.state.log_history if "time/execution" in h]
     assert len(steps) == 2 and all(h["time/execution"] > 0 for h in steps)
     for h in steps:  # every phase timed; forward/backward excludes generation, which step_time includes
         assert h["time/forward_backward"] > 0 and h["time/optimizer"] > 0
         assert h["time/forward_backward"] + h["time/generation_and_logps"] <= h["step_time"] + 1e-6
+        assert h["reward"] == pytest.approx(0.25) and h["egca/pass_rate"] == pytest.approx(0.25)
+    assert any(not torch.equal(p, before[n]) for n, p in trainer.model.named_parameters())
     logs = [h for h in trainer.state.log_history if "egca/localized" in h]
     if scheme == "uniform":  # the GRPO baseline: same execution, no analysis
         assert not logs and all(h["time/egca_analysis"] == 0 for h in steps)
-    else:
-        assert len(logs) == 2 and all(h["time/egca_analysis"] > 0 for h in steps)
-        shares = sum(v for k, v in logs[0].items() if k.startswith("egca/mode_"))
-        assert shares == pytest.approx(1.0)  # every rollout routed to exactly one mode
-        for h in logs:  # localized rollouts carry a span: its mean share of their tokens is logged
-            assert h["egca/localized"] == 0 or 0 < h["egca/span_share"] <= 1
+        return
+    assert len(logs) == 2 and all(h["time/egca_analysis"] > 0 for h in steps)
+    for h in logs:
+        assert h["egca/localized"] == pytest.approx(0.75) and h["egca/mode_logic"] == pytest.approx(0.75)
+        assert h["egca/mode_correct"] == pytest.approx(0.25) and h["egca/fallback"] == 0
+        assert 0 < h["egca/span_share"] < 0.5 and 0 < h["egca/loss_token_share"] < 1
+    bugs = {SQUARES: "x * x", NEGATIVES: "x >= -1", MINUS: "total -= x"}
+    for r in rollouts(trainer):
+        credited = "".join(t for t, a in zip(r["tokens"], r["advantages"]) if a != 0)
+        if r["program"] == REF:
+            assert r["mode"] == "correct" and all(a > 0 for a in r["advantages"])
+        else:  # the negative advantage sits on the divergent statement, nowhere else
+            assert r["mode"] == "logic" and r["credit_status"] == "localized"
+            assert bugs[r["program"]] in credited and "return total" not in credited
+            assert sum(r["advantages"]) == pytest.approx(-0.5, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_random_span_draws_anew_at_every_step(sandbox, tmp_path):
+    """random_span is a random control: the same rollout gets other spans at other steps."""
+    trainer = scripted_trainer(
+        tmp_path, sandbox, [REF, SQUARES, NEGATIVES, MINUS], max_steps=3, credit_scheme="random_span"
+    )
+    trainer.train()
+    spans: dict[str, set] = {}
+    for r in rollouts(trainer):
+        if r["program"] != REF:
+            assert r["credit_status"] == "localized"
+            spans.setdefault(r["program"], set()).add(
+                tuple(i for i, a in enumerate(r["advantages"]) if a != 0)
+            )
+    assert len(spans) == 3 and any(len(s) > 1 for s in spans.values())
+
+
+@pytest.mark.slow
+def test_a_group_with_equal_rewards_is_not_analysed(sandbox, tmp_path):
+    """Every rollout fails: A = 0, so no localizer run (the sandbox runs only the reward's four
+    programs), modes still logged, and the mask left whole; a mixed group is analysed."""
+    counting = CountingSandbox(sandbox)
+    trainer = scripted_trainer(tmp_path, counting, [SQUARES, NEGATIVES, MINUS, SQUARES], max_steps=1)
+    trainer.train()
+    assert counting.jobs == 4
+    (h,) = [h for h in trainer.state.log_history if "egca/localized" in h]
+    assert h["egca/zero_advantage"] == 1 and h["egca/localized"] == 0 and h["egca/fallback"] == 0
+    assert h["egca/mode_logic"] == 1 and h["egca/loss_token_share"] == 1
+    assert {r["credit_status"] for r in rollouts(trainer)} == {"fallback:zero_advantage"}
+    mixed = scripted_trainer(tmp_path / "mixed", counting, [REF, SQUARES, NEGATIVES, MINUS], max_steps=1)
+    counting.jobs = 0
+    mixed.train()
+    assert counting.jobs > 4  # the three logic-mode rollouts were localized in the sandbox
 
 
 BAD_SETTINGS = {  # setting -> a fragment of the error it gets
