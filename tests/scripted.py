@@ -33,9 +33,10 @@ def fenced(code: str) -> str:
     return f"Here is the function:\n```python\n{code}```\nIt sums the positive values."
 
 
-def scripted_rollouts(programs: Sequence[str]) -> Any:
+def scripted_rollouts(programs: Sequence[str], truncated: Sequence[int] = ()) -> Any:
     """A TRL ``rollout_func`` whose k-th completion of every prompt is ``fenced(programs[k])``,
-    ended by the tokenizer's EOS (non-conversational prompts: ``tasks_dataset(tasks, False)``)."""
+    ended by the tokenizer's EOS except for the indices in ``truncated`` (as if cut at the length
+    limit). Non-conversational prompts: ``tasks_dataset(tasks, False)``."""
 
     def rollout(prompts: list[Any], trainer: Any) -> dict[str, Any]:
         tok = trainer.processing_class
@@ -43,7 +44,8 @@ def scripted_rollouts(programs: Sequence[str]) -> Any:
         for k, prompt in enumerate(prompts):
             prompt_ids.append(tok(prompt, add_special_tokens=False)["input_ids"])
             text = fenced(programs[k % len(programs)])
-            completion_ids.append([*tok(text, add_special_tokens=False)["input_ids"], tok.eos_token_id])
+            eos = [] if k % len(programs) in truncated else [tok.eos_token_id]
+            completion_ids.append([*tok(text, add_special_tokens=False)["input_ids"], *eos])
         return {
             "prompt_ids": prompt_ids,
             "completion_ids": completion_ids,

@@ -22,6 +22,14 @@ def test_settings_from_yaml_and_overrides(tmp_path):
         load_settings(None, ["max_steps"])
 
 
+def test_progress_bar_shows_unmapped_spans_only_when_there_are_some():
+    from egca.train.callbacks import postfix
+
+    shown = postfix({"egca/localized": 0.25, "egca/unmapped": 0.5})
+    assert shown["localized"] == "25%" and shown["UNMAPPED"] == "50%"
+    assert "UNMAPPED" not in postfix({"egca/localized": 0.25, "egca/unmapped": 0.0})
+
+
 def tensorboard_scalars(log_dir):
     """{tag: [(step, value)]} from the TFRecord event files under ``log_dir``."""
     import struct

@@ -46,7 +46,7 @@ def test_inject_routes_with_a_tool_mask():
     assert torch.allclose(out["advantages"], torch.tensor(expected)) and torch.equal(out["tool_mask"], tool)
 
 
-def scripted_trainer(tmp_path, sandbox, programs, max_steps=2, **cfg):
+def scripted_trainer(tmp_path, sandbox, programs, max_steps=2, truncated=(), **cfg):
     """A tiny model trained on ``TASK`` with the scripted completions ``programs`` (one group)."""
     from egca.train.data import tasks_dataset
     from tests.tiny import make_tiny_model
@@ -70,7 +70,7 @@ def scripted_trainer(tmp_path, sandbox, programs, max_steps=2, **cfg):
         reward_funcs=[CodeReward([TASK], sandbox=sandbox)],
         args=args,
         train_dataset=tasks_dataset([TASK] * 4, conversational=False),
-        rollout_func=scripted_rollouts(programs),
+        rollout_func=scripted_rollouts(programs, truncated),
     )
     trainer.rollout_log = tmp_path / "rollouts.jsonl"
     return trainer
@@ -141,13 +141,37 @@ def test_a_group_with_equal_rewards_is_not_analysed(sandbox, tmp_path):
     trainer.train()
     assert counting.jobs == 4
     (h,) = [h for h in trainer.state.log_history if "egca/localized" in h]
-    assert h["egca/zero_advantage"] == 1 and h["egca/localized"] == 0 and h["egca/fallback"] == 0
+    assert h["egca/not_analysed"] == 1 and h["egca/localized"] == 0 and h["egca/fallback"] == 0
     assert h["egca/mode_logic"] == 1 and h["egca/loss_token_share"] == 1
     assert {r["credit_status"] for r in rollouts(trainer)} == {"fallback:zero_advantage"}
     mixed = scripted_trainer(tmp_path / "mixed", counting, [REF, SQUARES, NEGATIVES, MINUS], max_steps=1)
     counting.jobs = 0
     mixed.train()
     assert counting.jobs > 4  # the three logic-mode rollouts were localized in the sandbox
+
+
+@pytest.mark.slow
+def test_truncated_completions_out_of_the_loss_are_routed_not_localized(sandbox, tmp_path):
+    """With mask_truncated_completions TRL zeroes a truncated row's mask: egca routes it on the ids
+    it generated (its mode is logged) without localizing it, and maps the other rows' spans."""
+    trainer = scripted_trainer(
+        tmp_path,
+        sandbox,
+        [REF, SQUARES, NEGATIVES, MINUS],
+        max_steps=1,
+        truncated=(1,),
+        mask_truncated_completions=True,
+    )
+    trainer.train()
+    (h,) = [h for h in trainer.state.log_history if "egca/localized" in h]
+    assert h["egca/not_analysed"] == 0.25 and h["egca/localized"] == 0.5 and h["egca/unmapped"] == 0
+    assert h["egca/mode_logic"] == 0.75
+    by_program = {r["program"]: r for r in rollouts(trainer)}
+    cut = by_program[SQUARES]
+    assert cut["mode"] == "logic" and cut["credit_status"] == "fallback:empty"
+    assert cut["status"] == "fallback:not_in_loss" and cut["span"] is None
+    assert "x * x" in "".join(cut["tokens"]) and not any(cut["advantages"])
+    assert by_program[MINUS]["credit_status"] == by_program[NEGATIVES]["credit_status"] == "localized"
 
 
 BAD_SETTINGS = {  # setting -> a fragment of the error it gets

@@ -83,18 +83,19 @@ def analyze_group(
     results: Sequence[ExecResult] | None = None,
     threads: int | None = None,
     references: str = "curated+siblings",
-    skip: Sequence[bool] | None = None,
+    skip: Sequence[str | None] | None = None,
 ) -> list[RolloutAnalysis]:
     """Route and localize every rollout of one group (one task); never raises on a bad program.
 
     The rollouts are localized concurrently on ``threads`` threads (default: the sandbox's workers),
     each waiting on its own sandbox worker; mapping spans to tokens stays on the calling thread
-    (fast tokenizers are not safe to share between threads). Rollouts with ``skip[i]`` (their
-    advantage is 0) are only routed (:meth:`Localizer.route`: no sandbox run, status
-    ``fallback:zero_advantage``). A completion text that is not the decoded ids (a trainer that
+    (fast tokenizers are not safe to share between threads). A rollout with a reason in
+    ``skip[i]`` (e.g. ``"zero_advantage"``: no span could change its update) is only routed
+    (:meth:`Localizer.route`: no sandbox run, status ``fallback:<reason>``). A completion text
+    that is not the decoded ids (a trainer that
     parsed the response, e.g. dropped a reasoning part) is mapped where its code occurs in them.
     """
-    skipped = list(skip) if skip is not None else [False] * len(completions)
+    skipped = list(skip) if skip is not None else [None] * len(completions)
     programs = [build_program(task, c) for c in completions]
     if results is None or any(lacks_calls(r) for r, s in zip(results, skipped) if not s):
         jobs = [ExecJob.for_task(task, p.source, record_calls=True, coverage=True) for p in programs]
@@ -166,14 +167,15 @@ def _localize_all(
     results: Sequence[ExecResult],
     siblings: list[str],
     threads: int | None,
-    skipped: Sequence[bool],
+    skipped: Sequence[str | None],
 ) -> list[Localization]:
     """``localizer.localize`` for every rollout, in order, on up to ``threads`` threads
     (``localizer.route`` for the skipped ones)."""
 
     def one(i: int) -> Localization:
-        if skipped[i]:
-            return localizer.route(task, sources[i], results[i], reason="zero_advantage")
+        reason = skipped[i]
+        if reason:
+            return localizer.route(task, sources[i], results[i], reason=reason)
         return localizer.localize(task, sources[i], results[i], siblings=siblings)
 
     n = min(len(sources), threads or localizer.sandbox.n_workers)

@@ -274,6 +274,7 @@ def summarize(settings: TrainSettings, out: Path, steps: int, seconds: float) ->
         ],
         "rollouts": len(train_records),
         "modes": _mode_shares(train_records),
+        "credit": _credit_rates(train_rows),
         "run_dir": str(out),
         "report": str(out / "report.html"),
     }
@@ -365,6 +366,17 @@ def _cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _credit_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean share of training rollouts localized, given a fallback, whose span could not be mapped
+    to tokens (``unmapped``, also counted in ``fallback``), and not analysed (A = 0)."""
+    rates = {}
+    for name in ("localized", "fallback", "unmapped", "not_analysed"):
+        values = [h[f"egca/{name}"] for h in rows if f"egca/{name}" in h]
+        if values:
+            rates[name] = round(sum(values) / len(values), 3)
+    return rates
 
 
 def _mode_shares(records: list[dict[str, Any]]) -> dict[str, float]:

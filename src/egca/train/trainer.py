@@ -15,8 +15,9 @@ second run of the tests), builds the token-level advantages and injects them:
 - ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant);
   refused with a term that reads the mask.
 
-Rollouts whose advantage is 0 (every rollout of a group whose rewards are all equal) are routed to
-their mode but not localized: no sandbox run, uniform credit, the mask left alone. Random draws
+Rollouts whose advantage is 0 (every rollout of a group whose rewards are all equal) and rollouts
+TRL leaves out of the loss (``mask_truncated_completions``) are routed to their mode but not
+localized: no sandbox run, no span, the mask left alone (``egca/not_analysed``). Random draws
 (``random_span``) are seeded by (seed, phase, global step, generation batch, process, rollout).
 
 The ``uniform`` scheme is plain GRPO with identical execution and no analysis (the baseline of
@@ -49,7 +50,10 @@ from egca.execution.result import Status
 from egca.train.credit_settings import check_credit_settings, scheme_kwargs
 from egca.train.reward import CodeReward
 
-ZERO_ADVANTAGE = "fallback:zero_advantage"  # status of a rollout routed but not localized (A = 0)
+# rollouts routed but not localized: no span could change their update
+ZERO_ADVANTAGE = "zero_advantage"  # A = 0 (every rollout of a group whose rewards are all equal)
+NOT_IN_LOSS = "not_in_loss"  # TRL masked the whole completion (mask_truncated_completions)
+IDLE = {"fallback:" + ZERO_ADVANTAGE, "fallback:empty"}  # the operator's statuses of those rollouts
 
 
 @dataclass
@@ -203,7 +207,12 @@ class EGCAGRPOTrainer(GRPOTrainer):
     ) -> dict[str, Any]:
         mask = out["completion_mask"]
         ids = [self._generated_ids(out, i) for i in range(len(inputs))]
-        zero = (out["advantages"] == 0).tolist()  # a span cannot change these rollouts' update
+        # a span cannot change the update of a rollout with A = 0 or one TRL left out of the loss
+        # (mask_truncated_completions): route those, do not localize them
+        idle = [
+            NOT_IN_LOSS if n == 0 else ZERO_ADVANTAGE if a == 0 else None
+            for a, n in zip(out["advantages"].tolist(), mask.sum(dim=1).tolist())
+        ]
         groups: dict[str, list[int]] = {}
         for i, s in enumerate(scored):
             groups.setdefault(s.task_id, []).append(i)
@@ -219,7 +228,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
                 self.processing_class,
                 [scored[i].result for i in rows],
                 references=self.credit_references,
-                skip=[zero[i] for i in rows],
+                skip=[idle[i] for i in rows],
             )
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
@@ -337,15 +346,15 @@ class EGCAGRPOTrainer(GRPOTrainer):
             len(credits),
             *(modes.get(m, 0) for m in Mode),
             sum(s == "localized" for s in ta.statuses),
-            sum(s.startswith("fallback") and s != ZERO_ADVANTAGE for s in ta.statuses),
-            sum(s == ZERO_ADVANTAGE for s in ta.statuses),
+            sum(s.startswith("fallback") and s not in IDLE for s in ta.statuses),
+            sum(s in IDLE for s in ta.statuses),
             sum(s == "fallback:span_mapping" for s in ta.statuses),
             mask.sum().item(),
             (ta.loss_mask & mask.bool()).sum().item(),
             sum(spans),
             len(spans),
         ]
-        n, *mode_counts, localized, fallback, zero, unmapped, tokens, in_loss, span_sum, n_spans = (
+        n, *mode_counts, localized, fallback, idle, unmapped, tokens, in_loss, span_sum, n_spans = (
             self._global(local)
         )
         metrics = self._metrics[self._phase()]
@@ -353,7 +362,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
             metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
         metrics["egca/localized"].append(localized / n if n else 0.0)
         metrics["egca/fallback"].append(fallback / n if n else 0.0)
-        metrics["egca/zero_advantage"].append(zero / n if n else 0.0)
+        metrics["egca/not_analysed"].append(idle / n if n else 0.0)
         metrics["egca/unmapped"].append(unmapped / n if n else 0.0)
         if unmapped and unmapped >= localized and not self._unmapped_warned:
             self._unmapped_warned = True
