@@ -8,6 +8,8 @@ from egca.credit.assign import analyze_group
 from egca.credit.localize import Localizer
 from egca.credit.operator import token_advantages
 from egca.credit.types import Mode
+from egca.execution import ExecJob
+from egca.tasks.extract import build_program
 from egca.tasks.task import Task, TestCase
 from tests.tiny import train_tokenizer
 
@@ -157,3 +159,28 @@ def test_a_parsed_completion_maps_onto_the_generated_ids(sandbox, tmp_path):
     assert statements and all("</think>" in tok.decode(ids[: s.start]) for s in statements)
     unrelated = analyze_group(Localizer(sandbox), TASK, [answer], [tok.encode("no code here")], tok)
     assert unrelated[0].credit.status == "fallback:span_mapping"
+
+
+def test_zero_advantage_rollouts_are_routed_without_a_sandbox_run(sandbox, tmp_path):
+    from tests.scripted import CountingSandbox
+
+    tok = train_tokenizer(tmp_path)
+    completions = [
+        fenced(REF),
+        fenced(REF.replace("total += x", "total += x * x")),
+        fenced("def f(xs)\n    return 0\n"),
+    ]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    results = [
+        sandbox.run(ExecJob.for_task(TASK, build_program(TASK, c).source, record_calls=True))
+        for c in completions
+    ]
+    counting = CountingSandbox(sandbox)
+    skip = ["zero_advantage"] * 3
+    out = analyze_group(Localizer(counting), TASK, completions, ids, tok, results, skip=skip)
+    assert counting.jobs == 0
+    assert [a.credit.mode for a in out] == [Mode.CORRECT, Mode.LOGIC, Mode.SYNTAX]
+    assert [a.credit.status for a in out] == ["uniform", "fallback:zero_advantage", "fallback:zero_advantage"]
+    assert all(a.credit.span is None for a in out)
+    analysed = analyze_group(Localizer(counting), TASK, completions, ids, tok, results)
+    assert counting.jobs > 0 and analysed[1].credit.status == "localized"
