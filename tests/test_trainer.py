@@ -1,4 +1,4 @@
-"""EGCAGRPOTrainer: the injection into TRL's batch, and real CPU training steps (uniform and egca)."""
+"""EGCAGRPOTrainer: injection into TRL's batch, construction-time checks, CPU training on scripted batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 
 from egca.credit.operator import token_advantages
 from egca.credit.types import Mode, RolloutCredit, TokenSpan
-from egca.tasks import load_tasks
 from egca.train.reward import CodeReward
 from egca.train.trainer import EGCAConfig, EGCAGRPOTrainer, inject
 from tests.scripted import MINUS, NEGATIVES, REF, SQUARES, TASK, CountingSandbox, scripted_rollouts
@@ -222,7 +221,7 @@ def test_good_credit_settings_are_accepted(tmp_path):
 
 
 def test_trainer_refuses_before_loading_a_model(sandbox, tmp_path):
-    tasks = load_tasks("humaneval", limit=1)
+    tasks = [TASK]
     args = EGCAConfig(output_dir=str(tmp_path / "a"), use_cpu=True, report_to="none")
     args.credit_scheme = "first_error"  # set after the config's own check
     with pytest.raises(ValueError, match="unknown credit_scheme"):
