@@ -8,6 +8,8 @@ from egca.credit.assign import analyze_group
 from egca.credit.localize import Localizer
 from egca.credit.operator import token_advantages
 from egca.credit.types import Mode
+from egca.execution import ExecJob
+from egca.tasks.extract import build_program
 from egca.tasks.task import Task, TestCase
 from tests.tiny import train_tokenizer
 
@@ -134,3 +136,51 @@ def test_reference_sources(sandbox, tmp_path):
     assert out[0].credit.status.startswith("fallback")
     with pytest.raises(ValueError, match="unknown references"):
         analyze_group(loc, TASK, completions, ids, tok, references="oracle")
+
+
+def test_a_parsed_completion_maps_onto_the_generated_ids(sandbox, tmp_path):
+    """A trainer that parses the response (TRL's ``parse_response`` drops a reasoning part) scores
+    the answer alone; its span still maps onto the ids the policy generated and is trained on, in
+    the answer, not in a draft of it inside the reasoning."""
+    tok = train_tokenizer(tmp_path)
+    wrong = REF.replace("total += x", "total += x * x")
+    answer = fenced(wrong)
+    generated = f"<think>A first draft:\n{answer}\nThat is it.</think>\n\n{answer}"
+    ids = tok.encode(generated, add_special_tokens=False)
+    (plain,) = analyze_group(Localizer(sandbox), TASK, [answer], [tok.encode(answer)], tok)
+    (parsed,) = analyze_group(Localizer(sandbox), TASK, [answer], [ids], tok)
+    assert parsed.credit.status == "localized" and parsed.credit.span is not None
+    assert plain.credit.span is not None and len(parsed.credit.span) == len(plain.credit.span)
+    span = parsed.credit.span
+    assert "x * x" in tok.decode(ids[span.start : span.end])
+    assert tok.decode(ids[: span.start]).count("x * x") == 1  # the draft's copy lies before it
+    # statements map onto the answer's tokens too (random_span draws from them)
+    statements = parsed.credit.statement_spans
+    assert statements and all("</think>" in tok.decode(ids[: s.start]) for s in statements)
+    unrelated = analyze_group(Localizer(sandbox), TASK, [answer], [tok.encode("no code here")], tok)
+    assert unrelated[0].credit.status == "fallback:span_mapping"
+
+
+def test_zero_advantage_rollouts_are_routed_without_a_sandbox_run(sandbox, tmp_path):
+    from tests.scripted import CountingSandbox
+
+    tok = train_tokenizer(tmp_path)
+    completions = [
+        fenced(REF),
+        fenced(REF.replace("total += x", "total += x * x")),
+        fenced("def f(xs)\n    return 0\n"),
+    ]
+    ids = [tok.encode(c, add_special_tokens=False) for c in completions]
+    results = [
+        sandbox.run(ExecJob.for_task(TASK, build_program(TASK, c).source, record_calls=True))
+        for c in completions
+    ]
+    counting = CountingSandbox(sandbox)
+    skip = ["zero_advantage"] * 3
+    out = analyze_group(Localizer(counting), TASK, completions, ids, tok, results, skip=skip)
+    assert counting.jobs == 0
+    assert [a.credit.mode for a in out] == [Mode.CORRECT, Mode.LOGIC, Mode.SYNTAX]
+    assert [a.credit.status for a in out] == ["uniform", "fallback:zero_advantage", "fallback:zero_advantage"]
+    assert all(a.credit.span is None for a in out)
+    analysed = analyze_group(Localizer(counting), TASK, completions, ids, tok, results)
+    assert counting.jobs > 0 and analysed[1].credit.status == "localized"

@@ -487,3 +487,42 @@ def test_empty_batch_and_bool_mask():
     bool_mask = torch.tensor([[True, True, False]])
     out = token_advantages(torch.tensor([-2.0]), bool_mask, [RolloutCredit(Mode.CORRECT)])
     assert out.per_token.tolist() == [[-1.0, -1.0, 0.0]] and out.engine_mask.dtype == torch.bool
+
+
+def test_conserve_per_token_route():
+    """``route="per_token"``: advantages T_i·a_{i,t} (B, T) on an unchanged mask, which TRL's grpo
+    aggregation (per row Σ m·ℓ / Σ m) turns back into a_{i,t}; soft weights are allowed there."""
+    advantages = torch.tensor([-1.0, 1.5])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]])
+    credits = [LOGIC, RolloutCredit(Mode.CORRECT)]
+    out = token_advantages(advantages, mask, credits, route="per_token")
+    # row 0: A/|S| = -0.5 on tokens 2-3, times T_0 = 5; row 1: 0.5 per token, times T_1 = 3
+    assert out.engine_advantages.tolist() == [[0, 0, -2.5, -2.5, 0, 0], [1.5, 1.5, 1.5, 0, 0, 0]]
+    assert torch.equal(out.engine_mask, mask)
+    back = effective_token_weights(out.engine_advantages, out.engine_mask, "conserve")
+    assert torch.allclose(back, out.per_token.double())
+    soft = token_advantages(advantages, mask, credits, scheme="soft", route="per_token", alpha=0.5)
+    # span tokens weight 1, the other three 0.5: sum 3.5, A = -1
+    assert soft.per_token[0].tolist() == pytest.approx([-1 / 7, -1 / 7, -2 / 7, -2 / 7, -1 / 7, 0], abs=1e-6)
+    with pytest.raises(ValueError, match="no route 'per_token'"):
+        token_advantages(advantages, mask, credits, normalizer="engine", route="per_token")
+    with pytest.raises(ValueError, match="no route 'mask'"):
+        token_advantages(advantages, mask, credits, normalizer="conserve_kl_all", route="mask")
+
+
+def test_random_span_seed_parts_select_the_draw():
+    """A sequence seed ((seed, step, ...) in training) gives each combination its own draws."""
+    statements = tuple(TokenSpan(s, s + 2) for s in range(0, 40, 2))
+    credit = RolloutCredit(Mode.LOGIC, TokenSpan(10, 12), "localized", statement_spans=statements)
+    advantages, mask = torch.full((4,), -1.0), torch.ones(4, 40)
+
+    def starts(seed):
+        out = token_advantages(advantages, mask, [credit] * 4, scheme="random_span", seed=seed)
+        return [int(row.nonzero()[0]) for row in out.per_token]
+
+    assert starts((0, 3)) == starts((0, 3))
+    assert starts(0) == starts((0,))  # an int seed is the one-part sequence
+    assert len({tuple(starts((0, step))) for step in range(5)}) > 1
+    for bad in (-1, (0, -2), (), (0, 1.5), True):
+        with pytest.raises(ValueError, match="seed"):
+            token_advantages(advantages, mask, [credit] * 4, scheme="random_span", seed=bad)

@@ -16,10 +16,26 @@ def test_settings_from_yaml_and_overrides(tmp_path):
     cfg.write_text("max_steps: 7\ncredit_scheme: uniform\n")
     s = load_settings(str(cfg), ["max_steps=3", "limit=null", "learning_rate=2e-6"])
     assert (s.max_steps, s.credit_scheme, s.limit, s.learning_rate) == (3, "uniform", None, 2e-6)
+    soft = load_settings(None, ["credit_scheme=soft", "credit_alpha=0.3"])
+    assert (soft.credit_scheme, soft.credit_alpha, soft.credit_lam) == ("soft", 0.3, None)
+    with pytest.raises(ValueError, match=r"credit_lam=0\.3 is a parameter of the prefix_credit"):
+        load_settings(None, ["credit_lam=0.3"])
+    with pytest.raises(ValueError, match="unknown credit_scheme 'last_statement'"):
+        load_settings(str(cfg), ["credit_scheme=last_statement"])
+    with pytest.raises(ValueError, match="GSPO"):
+        load_settings(None, ["extra={importance_sampling_level: sequence}"])
     with pytest.raises(ValueError, match="unknown settings"):
         load_settings(None, ["nope=1"])
     with pytest.raises(ValueError, match="key=value"):
         load_settings(None, ["max_steps"])
+
+
+def test_progress_bar_shows_unmapped_spans_only_when_there_are_some():
+    from egca.train.callbacks import postfix
+
+    shown = postfix({"egca/localized": 0.25, "egca/unmapped": 0.5})
+    assert shown["localized"] == "25%" and shown["UNMAPPED"] == "50%"
+    assert "UNMAPPED" not in postfix({"egca/localized": 0.25, "egca/unmapped": 0.0})
 
 
 def tensorboard_scalars(log_dir):

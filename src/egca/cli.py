@@ -310,6 +310,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"trained {summary['steps']} steps in {summary['seconds']} s; reward {summary['reward_first']} -> "
             f"{summary['reward_last']}; modes {summary['modes']}"
         )
+        credit = summary.get("credit", {})
+        if credit:
+            print("credit: " + ", ".join(f"{k} {v:.1%}" for k, v in credit.items()))
+        if credit.get("unmapped"):
+            print(
+                f"WARNING: {credit['unmapped']:.1%} of rollouts had a span that could not be mapped to tokens"
+            )
         if summary["eval_pass_rate"]:
             evals = ", ".join(f"step {e['step']}: {e['pass_rate']:.1%}" for e in summary["eval_pass_rate"])
             print(f"eval pass rate: {evals}")

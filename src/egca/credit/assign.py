@@ -83,15 +83,21 @@ def analyze_group(
     results: Sequence[ExecResult] | None = None,
     threads: int | None = None,
     references: str = "curated+siblings",
+    skip: Sequence[str | None] | None = None,
 ) -> list[RolloutAnalysis]:
     """Route and localize every rollout of one group (one task); never raises on a bad program.
 
     The rollouts are localized concurrently on ``threads`` threads (default: the sandbox's workers),
     each waiting on its own sandbox worker; mapping spans to tokens stays on the calling thread
-    (fast tokenizers are not safe to share between threads).
+    (fast tokenizers are not safe to share between threads). A rollout with a reason in
+    ``skip[i]`` (e.g. ``"zero_advantage"``: no span could change its update) is only routed
+    (:meth:`Localizer.route`: no sandbox run, status ``fallback:<reason>``). A completion text
+    that is not the decoded ids (a trainer that
+    parsed the response, e.g. dropped a reasoning part) is mapped where its code occurs in them.
     """
+    skipped = list(skip) if skip is not None else [None] * len(completions)
     programs = [build_program(task, c) for c in completions]
-    if results is None or any(lacks_calls(r) for r in results):
+    if results is None or any(lacks_calls(r) for r, s in zip(results, skipped) if not s):
         jobs = [ExecJob.for_task(task, p.source, record_calls=True, coverage=True) for p in programs]
         results = localizer.sandbox.run_many(jobs)
     if references not in REFERENCE_SOURCES:
@@ -105,7 +111,9 @@ def analyze_group(
         ref_task = replace(task, reference=passing[0] if passing else "")
         reference = "sibling"
     siblings = [] if references == "curated" else [p for p in passing if p != ref_task.reference]
-    locs = _localize_all(localizer, ref_task, [p.source for p in programs], results, siblings, threads)
+    locs = _localize_all(
+        localizer, ref_task, [p.source for p in programs], results, siblings, threads, skipped
+    )
     out = []
     for program, ids, result, loc in zip(programs, completion_ids, results, locs):
         if loc.reference:
@@ -114,6 +122,8 @@ def analyze_group(
             offsets = char_offsets_of_ids(tokenizer, list(ids))
         except ValueError:
             offsets = None
+        if offsets is not None:
+            program = _aligned(program, offsets.text)
         span = _to_tokens(program, tokenizer, ids, loc, offsets) if offsets is not None else None
         status = loc.status
         if loc.span is not None and span is None:
@@ -137,6 +147,19 @@ def analyze_group(
     return out
 
 
+def _aligned(program: Program, text: str) -> Program:
+    """``program`` with its extraction offsets moved into ``text`` (the decoded ids) when the
+    completion it was built from is not that text; unchanged when the code is not found there
+    (the span then falls back to ``fallback:span_mapping``)."""
+    ex = program.extracted
+    if text[ex.start : ex.end] == ex.code:
+        return program
+    at = text.rfind(ex.code)  # the answer follows any reasoning, which may hold a draft of it
+    if at < 0 or not ex.code:
+        return program
+    return replace(program, extracted=replace(ex, start=at, end=at + len(ex.code)))
+
+
 def _localize_all(
     localizer: Localizer,
     task: Task,
@@ -144,10 +167,15 @@ def _localize_all(
     results: Sequence[ExecResult],
     siblings: list[str],
     threads: int | None,
+    skipped: Sequence[str | None],
 ) -> list[Localization]:
-    """``localizer.localize`` for every rollout, in order, on up to ``threads`` threads."""
+    """``localizer.localize`` for every rollout, in order, on up to ``threads`` threads
+    (``localizer.route`` for the skipped ones)."""
 
     def one(i: int) -> Localization:
+        reason = skipped[i]
+        if reason:
+            return localizer.route(task, sources[i], results[i], reason=reason)
         return localizer.localize(task, sources[i], results[i], siblings=siblings)
 
     n = min(len(sources), threads or localizer.sandbox.n_workers)

@@ -223,17 +223,38 @@ class Localizer:
         loc = self._localize(task, program, result, list(siblings)[: self.max_siblings])
         return Localization(**{**loc.__dict__, "analysis_s": time.perf_counter() - t0})
 
+    def route(self, task: Task, program: str, result: ExecResult, reason: str) -> Localization:
+        """The mode of ``program`` from its test run and the static constraint checks alone: no
+        sandbox run, no span. Syntax and logic rollouts get ``fallback`` with ``reason`` (used for
+        rollouts whose advantage is 0, where a span could not change the update)."""
+        t0 = time.perf_counter()
+        if result.status not in (Status.PASSED, Status.FAILED):
+            loc = Localization(Mode.SYNTAX, fallback=True, reason=reason, kind="crash")
+        else:
+            loc = self._gate(task, program) or Localization(
+                Mode.CORRECT if result.passed else Mode.LOGIC, fallback=not result.passed, reason=reason
+            )
+        return replace(loc, analysis_s=time.perf_counter() - t0)
+
+    def _gate(self, task: Task, program: str) -> Localization | None:
+        """Constraint mode when the checks reject ``program`` against the task's reference."""
+        if self.constraints is None or not task.reference:
+            return None
+        verdict = check_constraints(program, task.reference, self.constraints)
+        if verdict.ok:
+            return None
+        return Localization(
+            Mode.CONSTRAINT,
+            reason="; ".join(verdict.reasons),
+            evidence={"similarity": round(verdict.similarity, 3), "notes": list(verdict.notes)},
+        )
+
     def _localize(self, task: Task, program: str, result: ExecResult, siblings: list[str]) -> Localization:
         if result.status not in (Status.PASSED, Status.FAILED):
             return route_error(program, result)
-        if self.constraints is not None and task.reference:
-            verdict = check_constraints(program, task.reference, self.constraints)
-            if not verdict.ok:
-                return Localization(
-                    Mode.CONSTRAINT,
-                    reason="; ".join(verdict.reasons),
-                    evidence={"similarity": round(verdict.similarity, 3), "notes": list(verdict.notes)},
-                )
+        gated = self._gate(task, program)
+        if gated is not None:
+            return gated
         if result.passed:
             return Localization(Mode.CORRECT)
         if not task.reference:

@@ -15,8 +15,12 @@ plus what to hand to the trainer so that its loss aggregation applies exactly ``
   aggregator. This is the mask-only variant, **not** the paper's operator: under ``dapo``,
   ``bnpo`` or ``dr_grpo`` it removes gradient from the rest of the program without concentrating it.
 
-The mask routes (``conserve``, ``engine``) can only express weights that are constant on each row's
-mask, so the ``soft`` and ``prefix_credit`` schemes need ``conserve_kl_all``; anything else raises.
+``conserve`` can also take the per-token route (``route="per_token"``): advantages ``T_i·a_{i,t}``
+``(B, T)``, mask unchanged, so that TRL's ``grpo`` aggregation (per sequence ``Σ m·ℓ / Σ m``) applies
+``a_{i,t}`` while every other term that reads the mask (KL, entropy) stays on the whole completion.
+
+The mask routes can only express weights that are constant on each row's mask, so the ``soft`` and
+``prefix_credit`` schemes need a per-token route; on a mask route they raise.
 """
 
 from __future__ import annotations
@@ -102,22 +106,26 @@ def token_advantages(
     credits: Sequence[RolloutCredit],
     scheme: str = "egca",
     normalizer: str = "conserve",
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     max_completion_length: int | None = None,
+    route: str | None = None,
     **scheme_kwargs: float,
 ) -> TokenAdvantages:
     """Per-token advantages of a batch under ``scheme``, and the engine inputs for ``normalizer``.
 
     ``completion_mask`` must be right-padded 0/1; row ``i`` has ``T_i = completion_mask[i].sum()``
-    valid tokens, and ``T_i == 0`` gives zeros with status ``fallback:empty``. ``seed`` seeds rollout
-    ``i``'s generator as ``default_rng([seed, i])`` (``random_span``), so a row does not depend on the
-    others. ``max_completion_length`` (``conserve_kl_all`` only) defaults to ``completion_mask.shape[1]``.
+    valid tokens, and ``T_i == 0`` gives zeros with status ``fallback:empty``. ``seed`` (an int or a
+    sequence of them, e.g. ``(seed, step, process)``) seeds rollout ``i``'s generator as
+    ``default_rng([*seed, i])`` (``random_span``), so a row does not depend on the others.
+    ``max_completion_length`` (``conserve_kl_all`` only) defaults to ``completion_mask.shape[1]``.
+    ``route``: ``"mask"`` or ``"per_token"`` (module docstring); None: the normalizer's own.
     ``scheme_kwargs`` go to the scheme (``alpha`` for ``soft``, ``lam`` for ``prefix_credit``).
     """
-    _settings(normalizer)
+    route = _route(normalizer, route)
     scheme_fn = get_scheme(scheme)
     _check_scheme_kwargs(scheme, scheme_fn, scheme_kwargs)
-    lengths = _validate(advantages, completion_mask, credits, seed)
+    seed_parts = _seed_parts(seed)
+    lengths = _validate(advantages, completion_mask, credits)
     B, T = completion_mask.shape
     weights = torch.zeros(B, T, dtype=torch.float64)
     loss_mask = torch.zeros(B, T, dtype=torch.bool)
@@ -130,18 +138,23 @@ def token_advantages(
             statuses.append("fallback:empty")
             conserves.append(A_i == 0.0)
             continue
-        tc = scheme_fn(T_i, credit, A_i, rng=np.random.default_rng([seed, i]), **scheme_kwargs)
+        tc = scheme_fn(T_i, credit, A_i, rng=np.random.default_rng([*seed_parts, i]), **scheme_kwargs)
         _check_token_credit(scheme, i, T_i, tc)
         weights[i, :T_i] = tc.weights
         loss_mask[i, :T_i] = tc.mask
         statuses.append(tc.status)
         conserves.append(tc.conserves)
-    if _settings(normalizer)["route"] == "mask":
+    if route == "mask":
         _check_mask_route(scheme, normalizer, adv, weights, loss_mask)
     device, dtype = advantages.device, advantages.dtype
     if normalizer == "conserve_kl_all":
         L = _completion_length(max_completion_length, T, lengths)
         engine_advantages = (L * weights).to(device, dtype)
+        engine_mask = completion_mask.clone()
+    elif route == "per_token":  # conserve: TRL's grpo divides row i by T_i
+        L = None
+        counts = torch.tensor(lengths, dtype=torch.float64).clamp(min=1.0)
+        engine_advantages = (counts[:, None] * weights).to(device, dtype)
         engine_mask = completion_mask.clone()
     else:
         L = None
@@ -168,19 +181,21 @@ def effective_token_weights(
 ) -> torch.Tensor:
     """The per-token advantage the engine's aggregation applies to the engine inputs.
 
-    ``normalizer``: ``conserve``/``grpo`` → ``A_i·m / max(Σ_t m, 1)`` per row (TRL clamps the count to
-    1); ``conserve_kl_all``/``dr_grpo`` → ``a·m / L``. Both up to the ``1/B`` shared by the batch.
+    ``normalizer``: ``conserve``/``grpo`` → ``A·m / max(Σ_t m, 1)`` per row (TRL clamps the count to
+    1), with ``A`` of shape ``(B,)`` (the mask route) or ``(B, T)`` (the per-token route);
+    ``conserve_kl_all``/``dr_grpo`` → ``a·m / L``. Both up to the ``1/B`` shared by the batch.
     ``engine`` has no fixed aggregator and raises.
     """
     loss_type = _SETTINGS[normalizer]["trl_loss_type"] if normalizer in _SETTINGS else normalizer
     mask = engine_mask.to(torch.float64)
     adv = engine_advantages.to(torch.float64)
     if loss_type == "grpo":
-        if adv.ndim != 1 or mask.ndim != 2 or adv.shape[0] != mask.shape[0]:
+        if mask.ndim != 2 or adv.shape not in (mask.shape[:1], mask.shape):
             raise ValueError(
-                f"grpo: need advantages (B,) and mask (B, T), got {tuple(adv.shape)}, {tuple(mask.shape)}"
+                f"grpo: need advantages (B,) or (B, T) and mask (B, T), got {tuple(adv.shape)}, {tuple(mask.shape)}"
             )
-        return adv[:, None] * mask / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+        adv = adv[:, None] if adv.ndim == 1 else adv
+        return adv * mask / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
     if loss_type == "dr_grpo":
         if adv.shape != mask.shape or adv.ndim != 2:
             raise ValueError(
@@ -203,6 +218,22 @@ def _settings(normalizer: str) -> dict[str, str | bool | None]:
     return _SETTINGS[normalizer]
 
 
+def _route(normalizer: str, route: str | None) -> str:
+    own = str(_settings(normalizer)["route"])
+    if route is None or route == own:
+        return own
+    if normalizer == "conserve" and route == "per_token":
+        return route
+    raise ValueError(f"normalizer {normalizer!r} has no route {route!r} (it uses {own!r})")
+
+
+def _seed_parts(seed: int | Sequence[int]) -> list[int]:
+    parts = [seed] if isinstance(seed, int) else list(seed)
+    if not parts or any(not isinstance(p, int) or isinstance(p, bool) or p < 0 for p in parts):
+        raise ValueError(f"seed must be a non-negative int or a sequence of them, got {seed!r}")
+    return [int(p) for p in parts]
+
+
 def _check_scheme_kwargs(scheme: str, fn: SchemeFn, kwargs: dict[str, float]) -> None:
     allowed = set(inspect.signature(fn).parameters) - _SCHEME_OWN_ARGS
     unknown = set(kwargs) - allowed
@@ -213,7 +244,7 @@ def _check_scheme_kwargs(scheme: str, fn: SchemeFn, kwargs: dict[str, float]) ->
 
 
 def _validate(
-    advantages: torch.Tensor, completion_mask: torch.Tensor, credits: Sequence[RolloutCredit], seed: int
+    advantages: torch.Tensor, completion_mask: torch.Tensor, credits: Sequence[RolloutCredit]
 ) -> list[int]:
     """Check the inputs; return each row's number of valid tokens."""
     if not isinstance(advantages, torch.Tensor) or advantages.ndim != 1:
@@ -234,8 +265,6 @@ def _validate(
     bad = [i for i, c in enumerate(credits) if not isinstance(c, RolloutCredit)]
     if bad:
         raise TypeError(f"credits[{bad[0]}] is {type(credits[bad[0]]).__name__}, not RolloutCredit")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     mask = completion_mask.detach().cpu()
     if not bool(((mask == 0) | (mask == 1)).all()):
         raise ValueError("completion_mask must contain only 0 and 1")

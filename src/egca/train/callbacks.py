@@ -25,7 +25,8 @@ class MetricsFile(TrainerCallback):
 
 
 def postfix(logs: dict[str, Any]) -> dict[str, str]:
-    """The progress bar's live fields from one log: reward, pass rate, mode shares, step time."""
+    """The progress bar's live fields from one log: reward, pass rate, mode shares, localization
+    rate, the share of spans that could not be mapped to tokens (when not 0), step time."""
     fields: dict[str, str] = {}
     if "reward" in logs:
         fields["reward"] = f"{logs['reward']:.3f}"
@@ -40,6 +41,8 @@ def postfix(logs: dict[str, Any]) -> dict[str, str]:
         fields["modes"] = " ".join(modes)
     if "egca/localized" in logs:
         fields["localized"] = f"{logs['egca/localized']:.0%}"
+    if logs.get("egca/unmapped"):  # spans found but not mapped to tokens: shown only when it happens
+        fields["UNMAPPED"] = f"{logs['egca/unmapped']:.0%}"
     if "eval_egca/pass_rate" in logs:
         fields["eval pass"] = f"{logs['eval_egca/pass_rate']:.0%}"
     if "step_time" in logs:

@@ -46,6 +46,8 @@ class TrainSettings:
     credit_constraints: bool = True  # static constraint checks and the comparability gate
     credit_references: str = "curated+siblings"  # or curated, or siblings (reference-free)
     credit_max_siblings: int = 2  # passing rollouts of the group used as extra references
+    credit_alpha: float | None = None  # soft: weight of the tokens outside the span (None: 0.5)
+    credit_lam: float | None = None  # prefix_credit: λ, the prefix gets λ·|A| (None: 0.5)
     reward: str = "binary"  # binary (every test passes) or fraction (share of tests passed)
     prompt_style: str = (
         "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
@@ -61,6 +63,24 @@ class TrainSettings:
     timeout_s: float = 3.0  # seconds per test in the sandbox
     workers: int | None = None  # sandbox workers per process (None: CPUs / local processes)
     extra: dict[str, Any] = field(default_factory=dict)  # passed to EGCAConfig as is
+
+    def __post_init__(self) -> None:
+        """Refuse a credit setting that cannot work before anything is loaded."""
+        from types import SimpleNamespace
+
+        from egca.train.credit_settings import check_credit_settings
+
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be a mapping of EGCAConfig fields, got {self.extra!r}")
+        check_credit_settings(
+            self.credit_scheme,
+            self.credit_normalizer,
+            self.credit_references,
+            self.credit_alpha,
+            self.credit_lam,
+            loss_type=self.extra.get("loss_type"),
+            config=SimpleNamespace(**self.extra),
+        )
 
 
 def load_settings(
@@ -161,6 +181,7 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
 
 def training_config(settings: TrainSettings, evaluate: bool) -> Any:
     """The :class:`EGCAConfig` for ``settings`` (``extra`` overrides anything set here)."""
+    from egca.credit.operator import normalizer_settings
     from egca.train.trainer import EGCAConfig
 
     values: dict[str, Any] = dict(
@@ -177,6 +198,10 @@ def training_config(settings: TrainSettings, evaluate: bool) -> Any:
         credit_constraints=settings.credit_constraints,
         credit_references=settings.credit_references,
         credit_max_siblings=settings.credit_max_siblings,
+        credit_alpha=settings.credit_alpha,
+        credit_lam=settings.credit_lam,
+        # the loss type the normalizer needs (conserve: grpo, conserve_kl_all: dr_grpo)
+        loss_type=normalizer_settings(settings.credit_normalizer)["trl_loss_type"] or "grpo",
         logging_steps=1,
         save_steps=settings.save_steps,
         save_strategy="steps",
@@ -252,6 +277,7 @@ def summarize(settings: TrainSettings, out: Path, steps: int, seconds: float) ->
         ],
         "rollouts": len(train_records),
         "modes": _mode_shares(train_records),
+        "credit": _credit_rates(train_rows),
         "run_dir": str(out),
         "report": str(out / "report.html"),
     }
@@ -343,6 +369,17 @@ def _cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _credit_rates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean share of training rollouts localized, given a fallback, whose span could not be mapped
+    to tokens (``unmapped``, also counted in ``fallback``), and not analysed (A = 0)."""
+    rates = {}
+    for name in ("localized", "fallback", "unmapped", "not_analysed"):
+        values = [h[f"egca/{name}"] for h in rows if f"egca/{name}" in h]
+        if values:
+            rates[name] = round(sum(values) / len(values), 3)
+    return rates
 
 
 def _mode_shares(records: list[dict[str, Any]]) -> dict[str, float]:

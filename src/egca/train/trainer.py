@@ -4,11 +4,21 @@ The subclass calls the parent's ``_generate_and_score_completions``, then routes
 each rollout from the executions the :class:`~egca.train.reward.CodeReward` already ran (never a
 second run of the tests), builds the token-level advantages and injects them:
 
-- ``conserve`` (default, ``loss_type="grpo"``): the mask route. ``tool_mask`` becomes
-  ``tool_mask × span mask`` and ``num_items_in_batch`` is recomputed from the same mask on every rank
-  (numerator and denominator from one mask), which reproduces the paper's operator exactly.
+- ``conserve`` (default, ``loss_type="grpo"``): the mask route when nothing else reads TRL's loss
+  mask: ``tool_mask`` becomes ``tool_mask × span mask`` and ``num_items_in_batch`` is recomputed
+  from the same mask on every rank (numerator and denominator from one mask), which reproduces the
+  paper's operator exactly. With the KL term, the entropy bonus, ``top_entropy_quantile`` or the
+  off-policy mask on (or the ``soft`` / ``prefix_credit`` schemes), the per-token route instead:
+  advantages ``|m_i|·a_{i,t}``, the mask unchanged, so those terms stay on the whole completion
+  (:mod:`egca.train.credit_settings`).
 - ``conserve_kl_all`` (``loss_type="dr_grpo"``): per-token advantages ``L·a_{i,t}``; KL stays on all tokens.
-- ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant).
+- ``engine``: the mask only, with whatever aggregation the loss type has (the mask-only variant);
+  refused with a term that reads the mask.
+
+Rollouts whose advantage is 0 (every rollout of a group whose rewards are all equal) and rollouts
+TRL leaves out of the loss (``mask_truncated_completions``) are routed to their mode but not
+localized: no sandbox run, no span, the mask left alone (``egca/not_analysed``). Random draws
+(``random_span``) are seeded by (seed, phase, global step, generation batch, process, rollout).
 
 The ``uniform`` scheme is plain GRPO with identical execution and no analysis (the baseline of
 ``egca bench overhead``). Each step logs ``time/generation_and_logps``, ``time/execution``,
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +40,20 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from egca.credit.assign import REFERENCE_SOURCES, analyze_group
+from egca.credit.assign import analyze_group
 from egca.credit.constraints import ConstraintConfig
 from egca.credit.localize import Localizer
-from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
+from egca.credit.operator import TokenAdvantages, token_advantages
 from egca.credit.schemes import SCHEMES
 from egca.credit.types import Mode
 from egca.execution.result import Status
+from egca.train.credit_settings import check_credit_settings, scheme_kwargs
 from egca.train.reward import CodeReward
+
+# rollouts routed but not localized: no span could change their update
+ZERO_ADVANTAGE = "zero_advantage"  # A = 0 (every rollout of a group whose rewards are all equal)
+NOT_IN_LOSS = "not_in_loss"  # TRL masked the whole completion (mask_truncated_completions)
+IDLE = {"fallback:" + ZERO_ADVANTAGE, "fallback:empty"}  # the operator's statuses of those rollouts
 
 
 @dataclass
@@ -58,6 +75,27 @@ class EGCAConfig(GRPOConfig):
     credit_max_siblings: int = field(
         default=2, metadata={"help": "passing rollouts used as extra references"}
     )
+    credit_alpha: float | None = field(
+        default=None, metadata={"help": "soft scheme: weight of the tokens outside the span (default 0.5)"}
+    )
+    credit_lam: float | None = field(
+        default=None, metadata={"help": "prefix_credit scheme: credit λ·|A| of the prefix (default 0.5)"}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_credit_settings(**credit_fields(self), loss_type=self.loss_type, config=self)
+
+
+def credit_fields(config: Any) -> dict[str, Any]:
+    """The credit settings of a config (``GRPOConfig`` without them: egca's defaults)."""
+    return {
+        "scheme": getattr(config, "credit_scheme", "egca"),
+        "normalizer": getattr(config, "credit_normalizer", "conserve"),
+        "references": getattr(config, "credit_references", "curated+siblings"),
+        "alpha": getattr(config, "credit_alpha", None),
+        "lam": getattr(config, "credit_lam", None),
+    }
 
 
 def decode_each(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -68,12 +106,19 @@ def decode_each(tokenizer: Any, ids: list[int]) -> list[str]:
     return list(tokenizer.batch_decode([[t] for t in ids]))
 
 
-def inject(out: dict[str, Any], ta: TokenAdvantages, normalizer: str, gather: Any) -> dict[str, Any]:
-    """Put the token advantages into TRL's output dict for the chosen normalizer route."""
-    if normalizer == "conserve_kl_all":
-        out["advantages"] = ta.engine_advantages.to(out["advantages"].dtype)
-        return out
+def inject(out: dict[str, Any], ta: TokenAdvantages, route: str, gather: Any) -> dict[str, Any]:
+    """Put the token advantages into TRL's output dict by ``route`` (``"mask"`` or ``"per_token"``)."""
     completion_mask = out["completion_mask"]
+    if route == "per_token":
+        if ta.normalizer == "conserve_kl_all":  # dr_grpo divides by B·L: advantages L·a
+            out["advantages"] = ta.engine_advantages.to(out["advantages"].dtype)
+            return out
+        # grpo divides row i by its loss-mask count (tool tokens excluded): advantages |m_i|·a
+        tool = out.get("tool_mask")
+        loss_mask = completion_mask if tool is None else completion_mask * tool
+        counts = loss_mask.sum(dim=1, keepdim=True).clamp(min=1).to(ta.per_token.dtype)
+        out["advantages"] = (counts * ta.per_token).to(out["advantages"].dtype)
+        return out
     span = ta.engine_mask.to(completion_mask.dtype)
     tool = out.get("tool_mask")
     out["tool_mask"] = span if tool is None else tool * span
@@ -86,25 +131,26 @@ class EGCAGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` with Execution-Grounded Credit Assignment. Needs a :class:`CodeReward`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = kwargs.get("args", args[2] if len(args) > 2 else None)
+        if given is not None:  # refuse a bad combination before any model is loaded
+            check_credit_settings(**credit_fields(given), loss_type=given.loss_type, config=given)
+        funcs = kwargs.get("reward_funcs", args[1] if len(args) > 1 else None)
+        funcs = funcs if isinstance(funcs, list) else [funcs]
+        if not any(isinstance(f, CodeReward) for f in funcs):
+            raise ValueError("EGCAGRPOTrainer needs an egca.train.reward.CodeReward among reward_funcs")
         super().__init__(*args, **kwargs)
         config: Any = self.args
-        self.credit_scheme = getattr(config, "credit_scheme", "egca")
-        self.credit_normalizer = getattr(config, "credit_normalizer", "conserve")
-        self.credit_references = getattr(config, "credit_references", "curated+siblings")
-        if self.credit_references not in REFERENCE_SOURCES:
-            raise ValueError(
-                f"credit_references={self.credit_references!r}: expected one of {', '.join(REFERENCE_SOURCES)}"
-            )
-        expected = normalizer_settings(self.credit_normalizer)["trl_loss_type"]
-        if expected is not None and config.loss_type != expected:
-            raise ValueError(
-                f"credit_normalizer={self.credit_normalizer!r} reproduces the EGCA operator only with "
-                f"loss_type={expected!r} (got {config.loss_type!r}); use credit_normalizer='engine' for the mask-only variant"
-            )
-        rewards = [f for f in self.reward_funcs if isinstance(f, CodeReward)]
-        if not rewards:
-            raise ValueError("EGCAGRPOTrainer needs an egca.train.reward.CodeReward among reward_funcs")
-        self.code_reward = rewards[0]
+        fields = credit_fields(config)
+        self.credit_scheme = fields["scheme"]
+        self.credit_normalizer = fields["normalizer"]
+        self.credit_references = fields["references"]
+        # "mask" or "per_token": how the token advantages reach TRL's loss (credit_settings)
+        self.credit_route = check_credit_settings(**fields, loss_type=config.loss_type, config=config)
+        self.credit_kwargs = scheme_kwargs(self.credit_scheme, fields["alpha"], fields["lam"])
+        self.code_reward = next(f for f in self.reward_funcs if isinstance(f, CodeReward))
+        self._draw_key: tuple[str, int] = ("", -1)  # (phase, global step) of the last generation batch
+        self._draws_in_step = 0
+        self._unmapped_warned = False
         constraints = ConstraintConfig() if getattr(config, "credit_constraints", True) else None
         self.localizer = Localizer(
             self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
@@ -160,7 +206,13 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self, out: dict[str, Any], inputs: list[dict[str, Any]], scored: list[Any]
     ) -> dict[str, Any]:
         mask = out["completion_mask"]
-        ids = [out["completion_ids"][i, : int(mask[i].sum())].tolist() for i in range(len(inputs))]
+        ids = [self._generated_ids(out, i) for i in range(len(inputs))]
+        # a span cannot change the update of a rollout with A = 0 or one TRL left out of the loss
+        # (mask_truncated_completions): route those, do not localize them
+        idle = [
+            NOT_IN_LOSS if n == 0 else ZERO_ADVANTAGE if a == 0 else None
+            for a, n in zip(out["advantages"].tolist(), mask.sum(dim=1).tolist())
+        ]
         groups: dict[str, list[int]] = {}
         for i, s in enumerate(scored):
             groups.setdefault(s.task_id, []).append(i)
@@ -176,22 +228,58 @@ class EGCAGRPOTrainer(GRPOTrainer):
                 self.processing_class,
                 [scored[i].result for i in rows],
                 references=self.credit_references,
+                skip=[idle[i] for i in rows],
             )
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
                 analyses_by_row[i] = a
-        ta = token_advantages(
-            out["advantages"],
-            mask,
-            credits,
-            scheme=self.credit_scheme,
-            normalizer=self.credit_normalizer,
-            max_completion_length=self.max_completion_length,
-        )
+        out, ta = self.apply_credit(out, credits)
         self._log_credit(credits, ta, mask)
         if self.rollout_log is not None:
             self._write_rollouts(analyses_by_row, ids, ta, self._phase())
-        return inject(out, ta, self.credit_normalizer, self.accelerator.gather)
+        return out
+
+    def apply_credit(self, out: dict[str, Any], credits: list[Any]) -> tuple[dict[str, Any], TokenAdvantages]:
+        """The token advantages of ``credits`` under this trainer's scheme, injected into TRL's
+        batch ``out`` by :attr:`credit_route`."""
+        ta = token_advantages(
+            out["advantages"],
+            out["completion_mask"],
+            credits,
+            scheme=self.credit_scheme,
+            normalizer=self.credit_normalizer,
+            seed=self._draw_seed(),
+            max_completion_length=self.max_completion_length,
+            route=self.credit_route if self.credit_normalizer == "conserve" else None,
+            **self.credit_kwargs,
+        )
+        return inject(out, ta, self.credit_route, self.accelerator.gather), ta
+
+    def _generated_ids(self, out: dict[str, Any], i: int) -> list[int]:
+        """Row ``i``'s generated ids: those in the completion mask, or, for a row TRL masked out
+        entirely (``mask_truncated_completions``), the row up to its last non-pad token."""
+        n = int(out["completion_mask"][i].sum())
+        row = out["completion_ids"][i]
+        if n == 0:
+            tokenizer: Any = getattr(self, "_tokenizer", self.processing_class)  # TRL pads with its pad id
+            real = (row != tokenizer.pad_token_id).nonzero()
+            n = int(real[-1]) + 1 if len(real) else 0
+        return [int(t) for t in row[:n].tolist()]
+
+    def _draw_seed(self) -> tuple[int, ...]:
+        """(seed, phase, global step, generation batch in the step, process): random draws differ
+        between steps and batches and stay reproducible on resume."""
+        phase, step = self._phase(), self.state.global_step
+        if self._draw_key != (phase, step):
+            self._draw_key, self._draws_in_step = (phase, step), 0
+        self._draws_in_step += 1
+        return (
+            int(self.args.seed),
+            int(phase == "eval"),
+            int(step),
+            self._draws_in_step - 1,
+            int(self.accelerator.process_index),
+        )
 
     rollout_log: Path | None = None  # write every rollout (mode, span, token advantages) here
 
@@ -258,18 +346,34 @@ class EGCAGRPOTrainer(GRPOTrainer):
             len(credits),
             *(modes.get(m, 0) for m in Mode),
             sum(s == "localized" for s in ta.statuses),
-            sum(s.startswith("fallback") for s in ta.statuses),
+            sum(s.startswith("fallback") and s not in IDLE for s in ta.statuses),
+            sum(s in IDLE for s in ta.statuses),
+            sum(s == "fallback:span_mapping" for s in ta.statuses),
             mask.sum().item(),
             (ta.loss_mask & mask.bool()).sum().item(),
             sum(spans),
             len(spans),
         ]
-        n, *mode_counts, localized, fallback, tokens, in_loss, span_sum, n_spans = self._global(local)
+        n, *mode_counts, localized, fallback, idle, unmapped, tokens, in_loss, span_sum, n_spans = (
+            self._global(local)
+        )
         metrics = self._metrics[self._phase()]
         for m, count in zip(Mode, mode_counts):  # every mode every step: averages over steps are shares
             metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
         metrics["egca/localized"].append(localized / n if n else 0.0)
         metrics["egca/fallback"].append(fallback / n if n else 0.0)
+        metrics["egca/not_analysed"].append(idle / n if n else 0.0)
+        metrics["egca/unmapped"].append(unmapped / n if n else 0.0)
+        if unmapped and unmapped >= localized and not self._unmapped_warned:
+            self._unmapped_warned = True
+            warnings.warn(
+                f"{unmapped:.0f} of {localized + unmapped:.0f} spans found in this batch could not be mapped "
+                "to the generated tokens (fallback:span_mapping, uniform credit): does the trainer "
+                "change the completion text (a response parser, a chat template) in a way egca cannot "
+                "follow? egca/unmapped tracks the rate",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
         if n_spans:  # mean share of a rollout's tokens its span covers (logic and syntax spans)
             metrics["egca/span_share"].append(span_sum / n_spans)
