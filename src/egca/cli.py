@@ -355,6 +355,28 @@ def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
         for run in report["runs"].values():
             run.pop("summary")  # in the run directory already
         return report
+    if args.what == "localize" and args.suite not in (None, "mutants"):
+        from egca.bench.suite import SuiteError
+        from egca.bench.suite_bench import LOCALIZERS, bench_suite, tier_cases
+
+        if args.localizer not in LOCALIZERS:
+            raise UsageError(f"unknown --localizer {args.localizer!r} (known: {', '.join(LOCALIZERS)})")
+
+        names = ["handwritten", "rollouts", "mutants"] if args.suite == "all" else [args.suite]
+        if args.suite_file and args.suite == "all":
+            raise UsageError("--suite-file replaces one tier: use it with --suite handwritten or rollouts")
+        tiers, missing = {}, []
+        for name in names:
+            try:
+                tiers[name] = tier_cases(name, args.suite_file, args.limit)
+            except SuiteError as e:
+                if args.suite != "all":
+                    raise UsageError(str(e)) from e
+                missing.append(str(e))
+        report = bench_suite(tiers, localizer=args.localizer, workers=args.workers)
+        report["missing_tiers"] = missing
+        report["lines"] = [f"note: {m}" for m in missing] + report["lines"]
+        return report
     if args.what == "localize":
         from egca.bench.localize import bench_localize
 
@@ -534,6 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="localize, analysis: first N tasks of each dataset"
     )
     b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
+    b.add_argument(
+        "--suite",
+        choices=("mutants", "handwritten", "rollouts", "all"),
+        default=None,
+        help="localize: a tier of verified buggy programs, scored with baselines and 95%% intervals "
+        "(default: today's mutant report; --limit then keeps the first N cases of each tier)",
+    )
+    b.add_argument("--suite-file", default=None, help="localize: a suite file (JSON Lines) for the tier")
+    b.add_argument("--localizer", default="trace", help="localize --suite: localizer backend by name")
     b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
     b.add_argument("--model", default="smollm2-135m-instruct", help="analysis: the tokenizer of this model")
     b.add_argument("--config", default=None, help="overhead: egca train settings (YAML)")
