@@ -166,6 +166,26 @@ def _tasks(entries: list[Entry], sandbox: Sandbox) -> dict[tuple[str, str], Task
     return out
 
 
+def plus_compatible(base: Task, plus: Task, program: str) -> bool:
+    """Whether the EvalPlus task calls the same function with an arity ``program`` accepts (MBPP+
+    renamed some functions and dropped redundant length arguments: another specification)."""
+    if plus.entry_point != base.entry_point:
+        return False
+    fn = next(
+        (
+            n
+            for n in ast.walk(ast.parse(program))
+            if isinstance(n, ast.FunctionDef) and n.name == base.entry_point
+        ),
+        None,
+    )
+    if fn is None or fn.args.vararg is not None:
+        return fn is not None
+    total = len(fn.args.posonlyargs) + len(fn.args.args)
+    required = total - len(fn.args.defaults)
+    return all(required <= len(t.args) <= total for t in plus.tests if t.kind == "call")
+
+
 def build(entries: list[Entry], sandbox: Sandbox) -> tuple[list[SuiteCase], list[str]]:
     """Verified cases for ``entries`` and the problems of the ones that did not verify."""
     tasks = _tasks(entries, sandbox)
@@ -178,6 +198,8 @@ def build(entries: list[Entry], sandbox: Sandbox) -> tuple[list[SuiteCase], list
             problems.append(f"{e.id}: task not found in {e.dataset}")
             continue
         plus = tasks.get((PLUS_DATASET[e.dataset], e.task_id))
+        if plus is not None and not plus_compatible(base, plus, e.correct):
+            plus = None
         plan.append((e, base, plus))
         for program in (e.correct, e.buggy):
             jobs.append(ExecJob.for_task(base, program))
@@ -197,9 +219,10 @@ def build(entries: list[Entry], sandbox: Sandbox) -> tuple[list[SuiteCase], list
             problems.append(f"{e.id}: the buggy program passes every test")
             continue
         lines = fix_lines(e.buggy, e.correct)
-        notes = (
-            e.notes if bug_base is False else (e.notes + " " if e.notes else "") + "fails the plus tests only"
-        )
+        extra = [] if bug_base is False else ["fails the plus tests only"]
+        if plus is None and (PLUS_DATASET[e.dataset], e.task_id) in tasks:
+            extra.append("no plus check: the EvalPlus task has another signature")
+        notes = "; ".join([e.notes, *extra] if e.notes else extra)
         obj: dict[str, Any] = {
             "id": e.id,
             "dataset": e.dataset,
