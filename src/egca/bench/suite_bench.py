@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from egca.bench.localize import select_cases
@@ -129,17 +129,15 @@ def _probe_events(sandbox: Sandbox, task: Task, program: str, result: ExecResult
 
 def _spectrum(sandbox: Sandbox, task: Task, program: str, result: ExecResult) -> list[tuple[bool, list[int]]]:
     """(passed, covered lines) per test, one sandbox run per test (failing tests first, capped)."""
-    failing = [t.index for t in result.tests if t.status.value != "passed"]
-    passing = [t.index for t in result.tests if t.status.value == "passed"]
+    failing = [i for i, t in enumerate(result.tests) if t.status.value != "passed"]
+    passing = [i for i, t in enumerate(result.tests) if t.status.value == "passed"]
     half = MAX_SPECTRUM_TESTS // 2
     chosen = failing[: max(half, MAX_SPECTRUM_TESTS - len(passing))]
     chosen += passing[: MAX_SPECTRUM_TESTS - len(chosen)]
     out: list[tuple[bool, list[int]]] = []
-    by_index = {t.index: t for t in task.tests}
-    for i in sorted(chosen):
-        job = ExecJob.for_task(task, program, coverage=True)
-        job = ExecJob(**{**job.__dict__, "tests": (by_index[i],)})
-        r = sandbox.run(job)
+    job = ExecJob.for_task(task, program, coverage=True)
+    for i in sorted(chosen):  # result.tests[i] is the record of task.tests[i]
+        r = sandbox.run(replace(job, tests=(task.tests[i],)))
         out.append((r.passed, list(r.covered or ())))
     return out
 
