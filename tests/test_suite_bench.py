@@ -300,6 +300,8 @@ def test_cli_names_a_missing_tier_and_an_unknown_localizer(tmp_path, monkeypatch
     assert "'rollouts' tier is not in this installation" in capsys.readouterr().err
     assert main(["bench", "localize", "--suite", "handwritten", "--localizer", "oracle"]) == 2
     assert "unknown --localizer 'oracle'" in capsys.readouterr().err
+    assert main(["bench", "localize", "--suite-file", str(tmp_path / "x.jsonl")]) == 2
+    assert "--suite-file needs --suite" in capsys.readouterr().err
 
 
 @pytest.mark.slow

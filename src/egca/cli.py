@@ -380,6 +380,9 @@ def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
     if args.what == "localize":
         from egca.bench.localize import bench_localize
 
+        if args.suite_file:
+            raise UsageError("--suite-file needs --suite handwritten or --suite rollouts")
+
         datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
         return bench_localize(
             datasets=datasets,
@@ -561,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("mutants", "handwritten", "rollouts", "all"),
         default=None,
         help="localize: a tier of verified buggy programs, scored with baselines and 95%% intervals "
-        "(default: today's mutant report; --limit then keeps the first N cases of each tier)",
+        "(without it: today's mutant report; with it, --limit keeps the first N cases of each tier)",
     )
     b.add_argument("--suite-file", default=None, help="localize: a suite file (JSON Lines) for the tier")
     b.add_argument("--localizer", default="trace", help="localize --suite: localizer backend by name")
