@@ -312,7 +312,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from egca.bench.doctor import run_doctor
+    from egca.execution.doctor import run_doctor
 
     report = run_doctor()
     if args.json:

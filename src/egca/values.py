@@ -255,6 +255,13 @@ def untrusted_type(x: Any, trusted: frozenset[int] = frozenset(), _depth: int = 
     return None
 
 
+# Builtin classes that cross the process boundary by name (``remove_datatype(t, int)``).
+WIRE_TYPES: dict[str, type] = {
+    t.__name__: t
+    for t in (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset, type(None))
+}
+
+
 def _num(v: float) -> Any:
     if math.isfinite(v):
         return v
@@ -310,8 +317,8 @@ def from_wire(w: Any) -> Any:
         return tuple(from_wire(e) for e in v)
     if tag == "dict":
         return {from_wire(k): from_wire(e) for k, e in v}
-    if tag == "set":
-        return {from_wire(e) for e in v}
+    if tag == "set":  # through a frozenset, as a set literal is built: same iteration order
+        return set().union(frozenset(from_wire(e) for e in v))
     if tag == "frozenset":
         return frozenset(from_wire(e) for e in v)
     if tag == "complex":
@@ -320,6 +327,8 @@ def from_wire(w: Any) -> Any:
         return bytes.fromhex(v)
     if tag == "opaque":
         return Opaque(0, str(v), None)
+    if tag == "type" and v in WIRE_TYPES:
+        return WIRE_TYPES[v]
     if tag == "summary":  # a bounded snapshot of a large value (egca.trace.tracer.snapshot)
         return Opaque(0, f"<{v.get('type', 'value')} of {v.get('len', '?')} items>", v.get("hash"))
     raise ValueError(f"unknown wire tag {tag!r}")
