@@ -93,12 +93,13 @@ DANGEROUS_DUNDERS = frozenset(
 class Opaque:
     """An instance of a non-builtin class, compared by type identity and attribute snapshot."""
 
-    __slots__ = ("fields", "name", "type_id")
+    __slots__ = ("fields", "name", "truth", "type_id")
 
-    def __init__(self, type_id: int, name: str, fields: Any) -> None:
+    def __init__(self, type_id: int, name: str, fields: Any, truth: bool | None = None) -> None:
         self.type_id = type_id
         self.name = name
         self.fields = fields
+        self.truth = truth  # its truth value, where known (a non-plain result across the boundary)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is Opaque and self.type_id == other.type_id and self.fields == other.fields
@@ -117,7 +118,7 @@ def _numpy() -> Any:
 def plain(x: Any, _depth: int = 0) -> Any:
     """Rebuild ``x`` from exact builtin types without calling any of its own methods."""
     t = type(x)
-    if t in _ATOMS:
+    if t in _ATOMS or t is Opaque:
         return x
     if _depth > MAX_DEPTH:
         return Opaque(id(t), "<too deep>", None)

@@ -69,6 +69,8 @@ class Checker:
     def _truth(text: str, value: Any) -> tuple[bool, Any]:
         p = values.plain(value)
         if _isinstance(p, values.Opaque):
+            if p.truth is not None:
+                return p.truth, p
             if p.name in ("deque", "array"):
                 return bool(p.fields[-1]), p
             raise CheckFailed(f"{text}: truth value of a {p.name} object is not trusted")

@@ -50,6 +50,14 @@ def _coverage_tracer(covered: set[int]) -> Callable[..., Any]:
     return global_
 
 
+def _truth(x: Any) -> bool | None:
+    """The truth value of a result that has no plain form (``re.search`` returns a match)."""
+    try:
+        return bool(x)
+    except _BaseException:
+        return None
+
+
 def _describe(name: str, v: Any) -> list[Any]:
     """How the test side binds a global of the program: ``[kind]`` or ``[kind, detail]``."""
     if isinstance(v, types.ModuleType):
@@ -190,7 +198,7 @@ class Server:
                 if any(p is not None and p != w for p, w in zip(post, wargs)):
                     reply["m"] = post
         except wire.NonPlain as e:
-            reply = {"np": str(e)[:200]}
+            reply = {"np": str(e)[:200], "b": _truth(result)}
         except _BaseException as e:
             reply = {"x": error_record(e, self.source_lines)}
         reply["d"] = _perf() - t0

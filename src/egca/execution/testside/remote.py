@@ -189,7 +189,8 @@ def outcome(reply: dict[str, Any]) -> Any:
     if "x" in reply:
         raise remote_exception(reply["x"])
     if "np" in reply:
-        return values.Opaque(0, str(reply["np"])[:100], None)
+        truth = reply.get("b")
+        return values.Opaque(0, str(reply["np"])[:100], None, truth if type(truth) is bool else None)
     if "big" in reply:
         raise Unreachable(
             "WireLimit", f"the return value is too large to cross the boundary ({reply['big']} bytes)"

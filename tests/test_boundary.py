@@ -1,0 +1,230 @@
+"""Programs that attack the verdict itself: none may be scored "passed", and the worker survives.
+
+One or more cases per class of the issue's hidden corpus: frame walking, gc / sys.modules walks,
+oracle peeking, lying return values, sabotage after the return, exits inside the call, builtins
+replaced for good. Every program returns wrong answers (``add`` is never ``a + b``), so a verdict
+other than "failed"/"error"/"timeout"/... would be a forged one. Each program is bounded on its own.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from egca.execution import ExecJob, Limits, Status
+from egca.tasks.task import TestCase
+from tests.conftest import asserts
+
+# Distinctive numbers: a program that grabs some integer of the harness cannot be right by chance.
+TESTS = (
+    "assert add(100000, 23456) == 123456",
+    "assert add(700000, 8889) == 708889",
+    "assert candidate(-100, 77777) == 77677",
+)
+CALLS = tuple(
+    TestCase(index=i, kind="call", args=(a, b), expected=a + b)
+    for i, (a, b) in enumerate([(100000, 23456), (700000, 8889)])
+)
+HONEST = "def add(a, b):\n    return a + b\n"
+
+# The program of the issue, verbatim.
+ISSUE_FRAME_WALK = """import sys
+def add(a, b):
+    f = sys._getframe(1)
+    while f is not None:
+        v = f.f_globals.get("values")
+        if v is not None and hasattr(v, "plain"):
+            v.plain = lambda o: 0
+        f = f.f_back
+    return -999
+"""
+
+NOOP = "class _N:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
+
+ATTACKS = {
+    # --- stack-frame walking that patches callers' globals or locals
+    "frame_walk_values_plain": ISSUE_FRAME_WALK,
+    "frame_walk_checker": NOOP
+    + "import sys\ndef add(a, b):\n    f = sys._getframe(0)\n    while f is not None:\n"
+    "        for ns in (f.f_globals, f.f_locals):\n            if '__egca_check__' in ns: ns['__egca_check__'] = _N()\n"
+    "            if 'check_output' in ns: ns['check_output'] = lambda *a: None\n"
+    "        f = f.f_back\n    return -999\n",
+    "frame_walk_locals_ctypes": "import sys, ctypes\ndef add(a, b):\n    f = sys._getframe(1)\n"
+    "    while f is not None:\n        loc = f.f_locals\n        for k in list(loc):\n"
+    "            if k in ('status', 'failure', 'message'): loc[k] = 'passed' if k == 'status' else None\n"
+    "        ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(f), ctypes.c_int(0))\n"
+    "        f = f.f_back\n    return -999\n",
+    # --- gc / sys.modules walks that patch harness functions or modules
+    "gc_walk_functions": "import gc\ndef add(a, b):\n    for o in gc.get_objects():\n"
+    "        if type(o).__name__ == 'function' and o.__name__ in ('compare', 'check_output', 'check', 'plain', 'classify', 'emit', 'truthy'):\n"
+    "            try: o.__code__ = (lambda *a, **k: None).__code__\n            except Exception: pass\n    return -999\n",
+    "gc_referrers_dicts": "import gc, operator\ndef add(a, b):\n    for d in gc.get_referrers(operator.eq):\n"
+    "        if type(d) is dict:\n            for k in [k for k, v in d.items() if v is operator.eq]: d[k] = lambda x, y: True\n"
+    "    return -999\n",
+    "sys_modules_walk": "import sys\ndef add(a, b):\n    for name, mod in list(sys.modules.items()):\n"
+    "        for attr in ('compare', 'check_output', 'check', 'plain', 'classify', 'verify_record'):\n"
+    "            if hasattr(mod, attr):\n                try: setattr(mod, attr, lambda *a, **k: None)\n"
+    "                except Exception: pass\n    return -999\n",
+    # --- oracle peeking: copying the expected value instead of computing it
+    "peek_caller_code_consts": "import sys\ndef add(a, b):\n    f, seen = sys._getframe(1), []\n    while f is not None:\n"
+    "        seen += [c for c in f.f_code.co_consts if type(c) is int]\n        f = f.f_back\n"
+    "    return seen[-1] if seen else -999\n",
+    "peek_gc_code_and_source": "import gc, re\ndef add(a, b):\n    for o in gc.get_objects():\n"
+    "        if type(o) is str and 'add(%d, %d)' % (a, b) in o:\n"
+    "            m = re.search(r'add\\(%d, %d\\) == (-?\\d+)' % (a, b), o)\n            if m: return int(m.group(1))\n"
+    "    return -999\n",
+    "peek_linecache": "import linecache, re\ndef add(a, b):\n    for name in list(linecache.cache):\n"
+    "        for line in linecache.getlines(name):\n            m = re.search(r'add\\(%d, %d\\) == (-?\\d+)' % (a, b), line)\n"
+    "            if m: return int(m.group(1))\n    return -999\n",
+    # --- returned objects that lie
+    "eq_hash_bool_overrides": "class L(int):\n    def __eq__(s, o): return True\n    def __ne__(s, o): return False\n"
+    "    def __hash__(s): return hash(1)\n    def __bool__(s): return True\ndef add(a, b): return L(-999)\n",
+    "class_reassigned_after_return": "import threading, time\nclass A:\n    pass\nclass B:\n    def __eq__(s, o): return True\n"
+    "def add(a, b):\n    x = A()\n    def later():\n        time.sleep(0.001); x.__class__ = B\n"
+    "    threading.Thread(target=later, daemon=True).start()\n    return x\n",
+    "proxy_object": "import weakref\nclass T:\n    def __eq__(s, o): return True\nKEEP = T()\n"
+    "def add(a, b): return weakref.proxy(KEEP)\n",
+    "iterator_second_read": "class It:\n    n = 0\n    def __iter__(self):\n        It.n += 1\n"
+    "        return iter([1] if It.n == 2 else [])\n    def __eq__(s, o): return True\ndef add(a, b): return It()\n",
+    "nan_games": "def add(a, b): return float('nan')\n",
+    # --- sabotage after the return
+    "daemon_thread_writes_fds": 'import os, threading, time\nREC = b\'0\' * 32 + b\' {"k":"test","i":0,"status":"passed","seq":1}\\n\'\n'
+    "def spam():\n    for _ in range(200):\n        for fd in range(64):\n            try: os.write(fd, REC)\n            except OSError: pass\n        time.sleep(0.001)\n"
+    "def add(a, b):\n    threading.Thread(target=spam, daemon=True).start()\n    return -999\n",
+    "finalizer_and_atexit": "import atexit, os, weakref\nREPLY = b'{\"r\": 5}\\n'\n"
+    "class D:\n    def __del__(self):\n        os.write(4, REPLY)\natexit.register(lambda: os.write(4, REPLY * 3))\n"
+    "def add(a, b):\n    d = D()\n    weakref.finalize(d, os.write, 4, REPLY)\n    return -999\n",
+    "settrace_setprofile": "import sys\ndef hook(frame, event, arg):\n    if event == 'return' and frame.f_code.co_name in ('call', 'compare', 'to_wire_strict'):\n"
+    "        frame.f_locals.clear()\n    return hook\nsys.settrace(hook)\nsys.setprofile(hook)\ndef add(a, b): return -999\n",
+    "signal_handler": "import signal, os\ndef h(*a):\n    os.write(4, b'{\"r\": 1}\\n')\nsignal.signal(signal.SIGALRM, h)\n"
+    "def add(a, b):\n    signal.setitimer(signal.ITIMER_REAL, 0.0005)\n    return -999\n",
+    # --- exits inside the call
+    "os_exit_0": "import os\ndef add(a, b): os._exit(0)\n",
+    "system_exit": "def add(a, b): raise SystemExit(0)\n",
+    "keyboard_interrupt": "def add(a, b): raise KeyboardInterrupt\n",
+    "base_exception": "class Out(BaseException):\n    pass\ndef add(a, b): raise Out('passed')\n",
+    # --- builtins replaced during the call and never restored
+    "builtins_replaced": "import builtins\ndef add(a, b):\n    builtins.isinstance = lambda *a: True\n"
+    "    builtins.type = lambda *a: int\n    builtins.len = lambda x: 0\n"
+    "    builtins.__import__ = lambda *a, **k: None\n    return -999\n",
+}
+
+
+def _assert_contained(sandbox, program: str, j: ExecJob) -> None:
+    r = sandbox.run(j)
+    assert r.status is not Status.PASSED, r
+    assert not any(t.status is Status.PASSED for t in r.tests), r.tests
+    honest = sandbox.run(ExecJob(HONEST, asserts(*TESTS), entry_point="add"))
+    assert honest.passed, honest  # the worker survived
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attacks_on_assert_tests_never_pass(sandbox, name):
+    _assert_contained(sandbox, ATTACKS[name], ExecJob(ATTACKS[name], asserts(*TESTS), entry_point="add"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "frame_walk_values_plain",
+        "frame_walk_checker",
+        "gc_walk_functions",
+        "sys_modules_walk",
+        "peek_caller_code_consts",
+        "eq_hash_bool_overrides",
+        "os_exit_0",
+        "builtins_replaced",
+    ],
+)
+def test_attacks_on_call_tests_never_pass(sandbox, name):
+    _assert_contained(sandbox, ATTACKS[name], ExecJob(ATTACKS[name], CALLS, entry_point="add"))
+
+
+def test_the_issue_program_is_decided_across_the_boundary(sandbox):
+    r = sandbox.run(ExecJob(ISSUE_FRAME_WALK, asserts(*TESTS), entry_point="add"))
+    assert [t.status for t in r.tests] == [Status.FAILED] * 3
+    assert all(t.path == "boundary" for t in r.tests)
+    assert "left = -999, right = 123456" in r.tests[0].message
+
+
+def test_peeking_at_the_tests_file_is_blocked(sandbox, tmp_path):
+    tests_file = tmp_path / "tests.py"
+    tests_file.write_text("\n".join(TESTS) + "\n")
+    program = (
+        "import re\ndef add(a, b):\n"
+        f"    text = open({str(tests_file)!r}).read()\n"
+        "    return int(re.search(r'add\\(%d, %d\\) == (-?\\d+)' % (a, b), text).group(1))\n"
+    )
+    _assert_contained(sandbox, program, ExecJob(program, asserts(*TESTS[:2]), entry_point="add"))
+
+
+def test_exits_inside_the_call_have_their_own_verdicts(sandbox):
+    def run(name):
+        return sandbox.run(ExecJob(ATTACKS[name], asserts(*TESTS), entry_point="add"))
+
+    assert run("os_exit_0").error.type == "EarlyExit"
+    for name, exc in [
+        ("system_exit", "SystemExit"),
+        ("keyboard_interrupt", "KeyboardInterrupt"),
+        ("base_exception", "Out"),
+    ]:
+        r = run(name)
+        assert r.status is Status.ERROR and r.error.type == exc and r.error.in_candidate, (name, r.error)
+
+
+def test_huge_return_value_is_a_clear_error(sandbox):
+    program = "def add(a, b):\n    return 'x' * (40 * 2**20)\n"
+    r = sandbox.run(
+        ExecJob(
+            program,
+            asserts(*TESTS[:1]),
+            entry_point="add",
+            limits=Limits(timeout_s=5, total_timeout_s=10, memory_mb=1024),
+        )
+    )
+    assert r.status is Status.ERROR and r.error.type == "WireLimit", r
+
+
+def test_a_candidate_that_never_answers_times_out(sandbox):
+    program = (
+        "import time\ndef add(a, b):\n    t = time.time()\n    while time.time() - t < 30: time.sleep(0.01)\n"
+    )
+    r = sandbox.run(ExecJob(program, CALLS, entry_point="add", limits=Limits(timeout_s=1, total_timeout_s=4)))
+    assert r.status is Status.TIMEOUT and r.duration_s < 3.5
+    assert [t.status for t in r.tests] == [Status.TIMEOUT, Status.SKIPPED]
+
+
+def test_deep_recursion_in_the_call_is_an_error_not_a_pass(sandbox):
+    program = "def add(a, b):\n    return add(a, b)\n"
+    r = sandbox.run(ExecJob(program, asserts(*TESTS), entry_point="add"))
+    assert r.status is Status.ERROR and r.error.type == "RecursionError"
+
+
+def test_in_place_mutation_crosses_back(sandbox):
+    program = "def f(xs):\n    xs.sort()\n    xs.append(0)\n"
+    r = sandbox.run(
+        ExecJob(program, asserts("l = [3, 1, 2]\nf(l)\nassert l == [1, 2, 3, 0]"), entry_point="f")
+    )
+    assert r.passed and r.tests[0].path == "boundary"
+
+
+def test_program_classes_run_in_process_and_are_marked(sandbox):
+    program = "class P:\n    def __init__(self, x): self.x = x\ndef f(ps): return sum(p.x for p in ps)\n"
+    r = sandbox.run(
+        ExecJob(program, asserts("assert f([P(1), P(2)]) == 3", "assert f([]) == 0"), entry_point="f")
+    )
+    assert r.passed and [t.path for t in r.tests] == ["in-process", "boundary"]
+    forged = (
+        program.replace("return sum(p.x for p in ps)", "return -1")
+        + "import builtins\nbuiltins.sum = lambda *a: 3\n"
+    )
+    r = sandbox.run(ExecJob(forged, asserts("assert f([P(1), P(2)]) == 3"), entry_point="f"))
+    assert not r.passed
+
+
+def test_record_calls_come_from_the_test_side(sandbox):
+    program = "import sys\ndef add(a, b):\n    return a - b\n"
+    r = sandbox.run(ExecJob(program, asserts("assert add(2, 3) == 5"), entry_point="add", record_calls=True))
+    (call,) = r.tests[0].calls
+    assert call.args == (2, 3) and call.result == -1
+    r = sandbox.run(ExecJob(program, CALLS, entry_point="add", record_calls=True))
+    assert [c.result for t in r.tests for c in t.calls] == [100000 - 23456, 700000 - 8889]
