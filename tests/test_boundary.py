@@ -207,18 +207,37 @@ def test_in_place_mutation_crosses_back(sandbox):
     assert r.passed and r.tests[0].path == "boundary"
 
 
-def test_program_classes_run_in_process_and_are_marked(sandbox):
-    program = "class P:\n    def __init__(self, x): self.x = x\ndef f(ps): return sum(p.x for p in ps)\n"
-    r = sandbox.run(
-        ExecJob(program, asserts("assert f([P(1), P(2)]) == 3", "assert f([]) == 0"), entry_point="f")
+def test_program_objects_stay_on_their_side_behind_handles(sandbox):
+    # MBPP builds trees with the program's class: instances are kept in the candidate's process,
+    # the test side holds handles (attributes read and set across, passed back as arguments).
+    program = (
+        "class Node:\n    def __init__(self, v):\n        self.v, self.left, self.right = v, None, None\n"
+        "def height(n):\n    return 0 if n is None else 1 + max(height(n.left), height(n.right))\n"
     )
-    assert r.passed and [t.path for t in r.tests] == ["in-process", "boundary"]
-    forged = (
-        program.replace("return sum(p.x for p in ps)", "return -1")
-        + "import builtins\nbuiltins.sum = lambda *a: 3\n"
+    tree = "root = Node(1)\nroot.left = Node(2)\nroot.left.left = Node(3)\n"
+    tests = asserts(
+        tree + "assert height(root) == 3", tree + "assert root.left.v == 2", "assert height(None) == 0"
     )
-    r = sandbox.run(ExecJob(forged, asserts("assert f([P(1), P(2)]) == 3"), entry_point="f"))
-    assert not r.passed
+    r = sandbox.run(ExecJob(program, tests, entry_point="height"))
+    assert r.passed and [t.path for t in r.tests] == ["boundary"] * 3
+    wrong = program.replace("1 + max", "2 + max")
+    r = sandbox.run(ExecJob(wrong, tests, entry_point="height"))
+    assert [t.status for t in r.tests] == [Status.FAILED, Status.PASSED, Status.PASSED]
+
+
+def test_test_functions_passed_to_the_program_run_in_process_and_are_marked(sandbox):
+    program = "def apply(f, x):\n    return f(x)\ndef sq(x):\n    return x * x\n"
+    tests = asserts("assert apply(sq, 3) == 9", "assert apply(lambda y: y + 1, 3) == 4")
+    r = sandbox.run(ExecJob(program, tests, entry_point="apply"))
+    assert r.passed and [t.path for t in r.tests] == ["boundary", "in-process"]
+    # hardened: patching the harness's builtins during an in-process test is an error, even when
+    # the answer is right (the harness is verified after the test, not only restored before)
+    patcher = (
+        "import builtins\ndef apply(f, x):\n    builtins.isinstance = lambda *a: True\n    return f(x)\n"
+    )
+    r = sandbox.run(ExecJob(patcher, tests[1:], entry_point="apply"))
+    assert r.status is Status.ERROR and "changed the test harness" in r.tests[0].message
+    assert r.tests[0].path == "in-process"
 
 
 def test_record_calls_come_from_the_test_side(sandbox):

@@ -15,6 +15,7 @@ import array
 import collections
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 64
@@ -299,12 +300,13 @@ def to_wire(v: Any, _depth: int = 0) -> Any:
     return {"t": "opaque", "v": t.__name__}
 
 
-def from_wire(w: Any) -> Any:
-    """Inverse of :func:`to_wire`. Opaque values decode to an :class:`Opaque` record."""
+def from_wire(w: Any, resolve: Callable[[Any], Any] | None = None) -> Any:
+    """Inverse of :func:`to_wire`. Opaque values decode to an :class:`Opaque` record; ``resolve``
+    turns a ``handle`` (an object kept on the other side of the process boundary) into its object."""
     if w is None or type(w) in (bool, int, float, str):
         return w
     if type(w) is list:
-        return [from_wire(e) for e in w]
+        return [from_wire(e, resolve) for e in w]
     if type(w) is not dict or "t" not in w:
         raise ValueError(f"not a wire value: {w!r}"[:200])
     tag, v = w["t"], w.get("v")
@@ -315,19 +317,21 @@ def from_wire(w: Any) -> Any:
     if tag == "float":
         return float(v)
     if tag == "tuple":
-        return tuple(from_wire(e) for e in v)
+        return tuple(from_wire(e, resolve) for e in v)
     if tag == "dict":
-        return {from_wire(k): from_wire(e) for k, e in v}
+        return {from_wire(k, resolve): from_wire(e, resolve) for k, e in v}
     if tag == "set":  # through a frozenset, as a set literal is built: same iteration order
-        return set().union(frozenset(from_wire(e) for e in v))
+        return set().union(frozenset(from_wire(e, resolve) for e in v))
     if tag == "frozenset":
-        return frozenset(from_wire(e) for e in v)
+        return frozenset(from_wire(e, resolve) for e in v)
     if tag == "complex":
-        return complex(from_wire(v[0]), from_wire(v[1]))
+        return complex(from_wire(v[0], resolve), from_wire(v[1], resolve))
     if tag == "bytes":
         return bytes.fromhex(v)
     if tag == "opaque":
         return Opaque(0, str(v), None)
+    if tag == "handle" and resolve is not None:
+        return resolve(v)
     if tag == "type" and v in WIRE_TYPES:
         return WIRE_TYPES[v]
     if tag == "summary":  # a bounded snapshot of a large value (egca.trace.tracer.snapshot)

@@ -12,6 +12,7 @@ import json
 import os
 import select
 import types
+from collections.abc import Callable
 from typing import Any
 
 from egca import values
@@ -97,7 +98,10 @@ def decode_request(raw: bytes) -> Any:
     return _decoder.decode(raw.decode("utf-8"))
 
 
-def _strict(p: Any, depth: int = 0) -> Any:
+Ref = Callable[[Any], Any]  # an object -> its wire reference (a handle), or None
+
+
+def _strict(p: Any, depth: int = 0, ref: Ref | None = None) -> Any:
     t = type(p)
     if p is None or t in (bool, str):
         return p
@@ -109,18 +113,27 @@ def _strict(p: Any, depth: int = 0) -> Any:
         raise NonPlain("a value nested too deeply")
     d = depth + 1
     if t is list:
-        return [_strict(e, d) for e in p]
+        return [_strict(e, d, ref) for e in p]
     if t is tuple:
-        return {"t": "tuple", "v": [_strict(e, d) for e in p]}
+        return {"t": "tuple", "v": [_strict(e, d, ref) for e in p]}
     if t is dict:
-        return {"t": "dict", "v": [[_strict(k, d), _strict(e, d)] for k, e in p.items()]}
+        return {"t": "dict", "v": [[_strict(k, d, ref), _strict(e, d, ref)] for k, e in p.items()]}
     if t in (set, frozenset):
-        return {"t": t.__name__, "v": [_strict(e, d) for e in p]}
+        return {"t": t.__name__, "v": [_strict(e, d, ref) for e in p]}
     if t in (complex, bytes):
         return values.to_wire(p)
-    if t is type and values.WIRE_TYPES.get(p.__name__) is p:
-        return {"t": "type", "v": p.__name__}
+    name = getattr(p, "__name__", "") if t is type else ""
+    if name and values.WIRE_TYPES.get(name) is p:
+        return {"t": "type", "v": name}
+    r = ref(p) if ref is not None else None
+    if r is not None:
+        return r
     raise NonPlain(p.name if t is _Opaque else t.__name__)
+
+
+def exact_to_wire(x: Any, ref: Ref) -> Any:
+    """The wire form of a value built from exact builtin types and referenced objects (``ref``)."""
+    return _strict(x, 0, ref)
 
 
 def to_wire_strict(x: Any) -> Any:
@@ -143,8 +156,9 @@ def to_wire_strict(x: Any) -> Any:
     return _strict(values.plain(x))
 
 
-def from_wire(w: Any) -> Any:
-    """Inverse of :func:`to_wire_strict` (and of :func:`egca.values.to_wire`)."""
+def from_wire(w: Any, resolve: Callable[[Any], Any] | None = None) -> Any:
+    """Inverse of :func:`to_wire_strict` (and of :func:`egca.values.to_wire`); ``resolve`` turns
+    a handle into the object it names."""
     if type(w) is dict and w.get("t") == "iter" and type(w.get("v")) is list:
-        return iter([values.from_wire(e) for e in w["v"]])
-    return values.from_wire(w)
+        return iter([values.from_wire(e, resolve) for e in w["v"]])
+    return values.from_wire(w, resolve)

@@ -6,6 +6,9 @@ Requests arrive on fd :data:`IN_FD`, one JSON object per line; replies go to :da
   with wire-decoded arguments; reply ``{"r": value}`` (plus ``"m"``: the arguments' state after the
   call where it changed), ``{"x": error record}`` when it raised, ``{"np": type}`` when the result
   has no plain form, ``{"big": n}`` when its encoding exceeds the wire cap.
+  Instead of ``"f"``, ``"h"`` calls a kept object. A result without a plain form is kept here and
+  named by a handle (``{"np": type, "b": truth, "h": n}``); the test side can read and set its
+  attributes (``{"op": "attr", "h": n, "n": name[, "v": value]}``), call it and pass it back.
 - ``{"op": "batch", "f": name, "calls": [args, ...]}``: the same for many calls, one reply each.
 - ``{"op": "test", ...}``: the in-process fallback (:mod:`egca.execution.candidate.fallback`).
 - ``{"op": "trace"}``: run the traced call; ``{"op": "end"}``: report output and coverage, exit.
@@ -91,6 +94,7 @@ class Server:
         self.covered: set[int] = set()
         self.cap = int(spec["wire_bytes"])
         self.fallback: fallback.Fallback | None = None
+        self.handles: list[Any] = []  # objects without a plain form, named by index on the test side
 
     def reply(self, msg: dict[str, Any]) -> None:
         self.guard.restore()
@@ -172,37 +176,75 @@ class Server:
 
     # requests ------------------------------------------------------------------------------------
 
-    def call(self, name: str, wargs: Any, wkwargs: Any, mutation: bool) -> dict[str, Any]:
-        self.guard.restore()
-        fn = (
-            self.entry
-            if name == self.spec["entry_point"] and self.entry is not None
-            else self.functions.get(name)
-        )
+    def _resolve(self, i: Any) -> Any:
+        if type(i) is str and i in self.functions:  # a function of the program, passed by name
+            return self.functions[i]
+        if type(i) is not int or not 0 <= i < len(self.handles):
+            raise ValueError(f"no object with handle {i!r}")
+        return self.handles[i]
+
+    def _value(self, x: Any) -> dict[str, Any]:
+        """A reply carrying ``x``: its plain value, or a handle to it (kept here)."""
         try:
-            args = tuple(wire.from_wire(wargs))
-            kwargs = dict(wire.from_wire(wkwargs)) if wkwargs is not None else {}
+            return {"r": wire.to_wire_strict(x)}
+        except wire.NonPlain as e:
+            self.handles.append(x)
+            return {"np": str(e)[:200], "b": _truth(x), "h": len(self.handles) - 1}
+
+    def call(self, msg: dict[str, Any], mutation: bool) -> dict[str, Any]:
+        """Call a function of the program (``"f"``) or a kept object (``"h"``)."""
+        self.guard.restore()
+        name = msg.get("f")
+        try:
+            if "h" in msg:
+                fn = self._resolve(msg["h"])
+            else:
+                fn = (
+                    self.entry
+                    if name == self.spec["entry_point"] and self.entry is not None
+                    else self.functions[str(name)]
+                )
+            wargs = msg["a"]
+            args = tuple(wire.from_wire(wargs, self._resolve))
+            kwargs = dict(wire.from_wire(msg["k"], self._resolve)) if msg.get("k") is not None else {}
+        except KeyError:
+            err = {
+                "type": "NameError",
+                "message": f"name {name!r} is not defined by the program",
+                "line": None,
+            }
+            return {"x": {**err, "in_candidate": False}}
         except Exception as e:
             return {
-                "x": {"type": "HarnessError", "message": f"bad arguments: {e}"[:200], "in_candidate": False}
+                "x": {"type": "HarnessError", "message": f"bad request: {e}"[:200], "in_candidate": False}
             }
-        if fn is None:
-            msg = f"name {name!r} is not defined by the program"
-            return {"x": {"type": "NameError", "message": msg, "line": None, "in_candidate": False}}
         t0 = _perf()
         try:
             result = fn(*args, **kwargs)
-            reply: dict[str, Any] = {"r": wire.to_wire_strict(result)}
+            reply = self._value(result)
             if mutation:
                 post = [wire.to_wire_strict(a) if type(a) in _MUTABLE else None for a in args]
                 if any(p is not None and p != w for p, w in zip(post, wargs)):
                     reply["m"] = post
-        except wire.NonPlain as e:
-            reply = {"np": str(e)[:200], "b": _truth(result)}
+        except wire.NonPlain:
+            pass  # an argument the call mutated into something without a plain form: not sent back
         except _BaseException as e:
             reply = {"x": error_record(e, self.source_lines)}
         reply["d"] = _perf() - t0
         return reply
+
+    def attribute(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Read (``"v"`` absent) or set an attribute of a kept object."""
+        self.guard.restore()
+        try:
+            obj = self._resolve(msg["h"])
+            name = str(msg["n"])
+            if "v" in msg:
+                setattr(obj, name, wire.from_wire(msg["v"], self._resolve))
+                return {"r": None}
+            return self._value(getattr(obj, name))
+        except _BaseException as e:
+            return {"x": error_record(e, self.source_lines)}
 
     def serve(self) -> None:
         sys.stdout, sys.stderr = self.out, self.err
@@ -221,10 +263,12 @@ class Server:
                 return
             op = msg.get("op")
             if op == "call":
-                self.reply(self.call(msg["f"], msg["a"], msg.get("k"), bool(msg.get("m"))))
+                self.reply(self.call(msg, bool(msg.get("m"))))
             elif op == "batch":
                 for wargs in msg["calls"]:
-                    self.reply(self.call(msg["f"], wargs, None, False))
+                    self.reply(self.call({"f": msg["f"], "a": wargs}, False))
+            elif op == "attr":
+                self.reply(self.attribute(msg))
             elif op == "test":
                 if self.fallback is None:
                     self.fallback = fallback.Fallback(self, msg.get("prelude", ""))

@@ -41,6 +41,9 @@ class Unreachable(Exception):
         setattr(self, REMOTE_ATTR, {**rec, "end_col": None, "in_candidate": True})
 
 
+_UNSET: Any = object()
+
+
 class Client:
     """Sends requests and reads replies; counts the calls that crossed."""
 
@@ -66,25 +69,35 @@ class Client:
         except (wire.TooLarge, wire.Malformed) as e:
             return {"bad": str(e)}
 
-    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def ref(self, obj: Any) -> Any:
+        """The wire reference of one of this client's handles, else None."""
+        if type(obj) is Handle and object.__getattribute__(obj, "_egca_client") is self:
+            return {"t": "handle", "v": object.__getattribute__(obj, "_egca_id")}
+        if type(obj) is RemoteFunction and obj._client is self:
+            return {"t": "handle", "v": obj._name}
+        return None
+
+    def call(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call a function of the program (``{"f": name}``) or a handle (``{"h": id}``)."""
         try:
-            wargs = [wire_arg(a) for a in args]
-            wkwargs = {"t": "dict", "v": [[k, wire_arg(v)] for k, v in kwargs.items()]}
+            wargs = [self.wire_arg(a) for a in args]
+            wkwargs = {"t": "dict", "v": [[k, self.wire_arg(v)] for k, v in kwargs.items()]}
         except wire.NonPlain as e:
             raise NeedsFallback(str(e)) from None
         mutable = any(type(a) in (list, dict, set, bytearray) for a in args)
         record = None
+        name = target.get("f")
         if self.record is not None and name == self.entry and len(self.record) < MAX_RECORDED_CALLS:
             record = {
                 "args": snapshot(args, MAX_RECORDED_ITEMS),
                 "kwargs": snapshot(kwargs, MAX_RECORDED_ITEMS),
             }
             self.record.append(record)
-        self.send({"op": "call", "f": name, "a": wargs, "k": wkwargs, "m": mutable})
+        self.send({"op": "call", **target, "a": wargs, "k": wkwargs, "m": mutable})
         self.calls += 1
         reply = self.receive()
         try:
-            result = outcome(reply)
+            result = outcome(reply, self)
         except BaseException as e:
             if record is not None:
                 record["raised"] = type(e).__name__
@@ -95,23 +108,78 @@ class Client:
             record["result"] = snapshot(result, MAX_RECORDED_ITEMS)
         return result
 
+    def attribute(self, handle: int, name: str, value: Any = _UNSET) -> Any:
+        """Read, or set, an attribute of a kept object."""
+        msg: dict[str, Any] = {"op": "attr", "h": handle, "n": name}
+        if value is not _UNSET:
+            try:
+                msg["v"] = self.wire_arg(value)
+            except wire.NonPlain as e:
+                raise NeedsFallback(str(e)) from None
+        self.send(msg)
+        self.calls += 1
+        return outcome(self.receive(), self)
+
+    def wire_arg(self, a: Any) -> Any:
+        """An argument's wire form: exact builtin values and handles, else the plain value."""
+        try:
+            return wire.exact_to_wire(a, self.ref)
+        except wire.NonPlain:
+            pass
+        try:
+            return wire.to_wire_strict(a)
+        except wire.NonPlain:
+            if _contains_test_object(a):
+                raise
+            raise CheckFailed(
+                f"the test passes a {type(a).__name__} value to the program; it cannot cross the boundary"
+            ) from None
+
+
+class Handle:
+    """An object of the program without a plain form, kept in the candidate's process.
+
+    The test code can read and set its attributes, call it and pass it back to the program; it
+    equals only itself, and its truth value is the one the program's process reported.
+    """
+
+    __slots__ = ("_egca_client", "_egca_id", "_egca_name", "_egca_truth")
+
+    def __init__(self, client: Client, hid: int, name: str, truth: bool | None) -> None:
+        object.__setattr__(self, "_egca_client", client)
+        object.__setattr__(self, "_egca_id", hid)
+        object.__setattr__(self, "_egca_name", name)
+        object.__setattr__(self, "_egca_truth", truth)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return object.__getattribute__(self, "_egca_client").attribute(
+            object.__getattribute__(self, "_egca_id"), name
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__getattribute__(self, "_egca_client").attribute(
+            object.__getattribute__(self, "_egca_id"), name, value
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        client = object.__getattribute__(self, "_egca_client")
+        return client.call({"h": object.__getattribute__(self, "_egca_id")}, args, kwargs)
+
+    def __bool__(self) -> bool:
+        truth = object.__getattribute__(self, "_egca_truth")
+        return True if truth is None else bool(truth)
+
+    def __repr__(self) -> str:
+        return f"<{object.__getattribute__(self, '_egca_name')} object (candidate)>"
+
 
 def _is_test_object(x: Any) -> bool:
     """A function or object created by the test code itself (it may cross as a fallback)."""
     if isinstance(x, types.FunctionType):
         return x.__code__.co_filename in TEST_FILES
-    return getattr(type(x), "__module__", None) == TESTS_MODULE or isinstance(x, RemoteFunction)
-
-
-def wire_arg(a: Any) -> Any:
-    try:
-        return wire.to_wire_strict(a)
-    except wire.NonPlain:
-        if _contains_test_object(a):
-            raise
-        raise CheckFailed(
-            f"the test passes a {type(a).__name__} value back to the program; it cannot cross the boundary"
-        ) from None
+    return getattr(type(x), "__module__", None) == TESTS_MODULE
 
 
 def _contains_test_object(a: Any, depth: int = 0) -> bool:
@@ -179,8 +247,9 @@ def remote_exception(err: Any) -> BaseException:
     return exc
 
 
-def outcome(reply: dict[str, Any]) -> Any:
-    """The value a call returned, or the exception it raised, from its reply."""
+def outcome(reply: dict[str, Any], client: Client | None = None) -> Any:
+    """The value a call returned, or the exception it raised, from its reply (a :class:`Handle`
+    for an object without a plain form, when the reply names one and ``client`` is given)."""
     if "r" in reply:
         try:
             return wire.from_wire(reply["r"])
@@ -190,6 +259,8 @@ def outcome(reply: dict[str, Any]) -> Any:
         raise remote_exception(reply["x"])
     if "np" in reply:
         truth = reply.get("b")
+        if client is not None and type(reply.get("h")) is int:
+            return Handle(client, reply["h"], str(reply["np"])[:100], truth if type(truth) is bool else None)
         return values.Opaque(0, str(reply["np"])[:100], None, truth if type(truth) is bool else None)
     if "big" in reply:
         raise Unreachable(
@@ -211,7 +282,7 @@ class RemoteFunction:
         self._client, self._name = client, name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._client.call(self._name, args, kwargs)
+        return self._client.call({"f": self._name}, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<function {self._name} (candidate)>"

@@ -29,7 +29,6 @@ from egca.execution.testside.remote import (
     NeedsFallback,
     RemoteFunction,
     outcome,
-    wire_arg,
 )
 from egca.tasks.task import MISSING
 from egca.trace.tracer import snapshot
@@ -99,7 +98,7 @@ class TestSide:
             if type(name) is not str or type(desc) is not list or not desc:
                 continue
             kind = desc[0]
-            if kind == "f":
+            if kind in ("f", "c"):  # functions, and classes (their instances stay on that side)
                 ns[name] = RemoteFunction(self.client, name)
             elif kind == "m":
                 mod = _module(name, desc[1] if len(desc) > 1 else None)
@@ -232,7 +231,7 @@ class TestSide:
                 self._emit(first + k, "failed", "a call test needs an entry point", None, start, BOUNDARY)
             return job.fail_fast
         try:
-            batch = [[wire_arg(a) for a in t.args] for t in tests]
+            batch = [[self.client.wire_arg(a) for a in t.args] for t in tests]
         except (wire.NonPlain, CheckFailed, NeedsFallback) as e:
             for k in range(len(tests)):
                 self._emit(first + k, "error", f"test arguments cannot be sent: {e}", None, start, BOUNDARY)
