@@ -247,3 +247,17 @@ def test_record_calls_come_from_the_test_side(sandbox):
     assert call.args == (2, 3) and call.result == -1
     r = sandbox.run(ExecJob(program, CALLS, entry_point="add", record_calls=True))
     assert [c.result for t in r.tests for c in t.calls] == [100000 - 23456, 700000 - 8889]
+
+
+def test_no_program_can_pull_a_test_into_its_own_process(sandbox):
+    # The test reads a second name of the program; defining it as an object (not a constant) must
+    # not move the test (and its expected value) into the program's process.
+    program = (
+        "import gc, re\nclass K:\n    pass\nLIMIT = K()\n"
+        "def f(x):\n    for o in gc.get_objects():\n        if type(o) is str and 'f(LIMIT)' in o:\n"
+        "            return int(re.search(r'== (\\d+)', o).group(1))\n    return -1\n"
+    )
+    r = sandbox.run(ExecJob(program, asserts("assert f(LIMIT) == 424242"), entry_point="f"))
+    assert r.status is Status.FAILED and r.tests[0].path == "boundary", r
+    honest = "LIMIT = 424241\ndef f(x):\n    return x + 1\n"
+    assert sandbox.run(ExecJob(honest, asserts("assert f(LIMIT) == 424242"), entry_point="f")).passed

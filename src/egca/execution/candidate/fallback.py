@@ -1,8 +1,8 @@
 """The in-process fallback: a test whose values cannot cross the boundary runs in the candidate's
 process, the way every test ran before the boundary existed.
 
-Used only when the *test code* needs it (it uses a class or an object of the program, or passes a
-function of its own to the program), never because of what the candidate returned. Hardened: the
+Used only when the *test code* needs it (it passes a function or an object of its own to the
+program), never because of what the program defined or returned. Hardened: the
 checker is bound before the test, the harness's modules and classes are verified and restored both
 before and after it, and a test during which the program changed them is an ``error``, not a pass.
 The verdict of such a test is marked ``in-process`` in its record.

@@ -61,21 +61,24 @@ def _truth(x: Any) -> bool | None:
         return None
 
 
-def _describe(name: str, v: Any) -> list[Any]:
-    """How the test side binds a global of the program: ``[kind]`` or ``[kind, detail]``."""
+def _describe(name: str, v: Any, handles: list[Any]) -> list[Any]:
+    """How the test side binds a global of the program: a module to import (``m``), a function or
+    class to call across (``f``/``c``), a plain copy (``v``) or a handle to the object (``h``)."""
     if isinstance(v, types.ModuleType):
         return ["m", str(getattr(v, "__name__", name))]
     if isinstance(v, type):
         return ["c"]
-    if hasattr(type(v), "__next__"):
-        return ["o"]
     if callable(v):
         return ["f"]
-    try:
-        w = wire.to_wire_strict(v)
-    except (wire.NonPlain, RecursionError, ValueError):
-        return ["o"]
-    return ["v", w] if len(encode(w)) <= GLOBAL_VALUE_BYTES else ["o"]
+    if not hasattr(type(v), "__next__"):  # iterators are not read out here: the tests may do it
+        try:
+            w = wire.to_wire_strict(v)
+            if len(encode(w)) <= GLOBAL_VALUE_BYTES:
+                return ["v", w]
+        except (wire.NonPlain, RecursionError, ValueError):
+            pass
+    handles.append(v)
+    return ["h", len(handles) - 1, type(v).__name__]
 
 
 class Server:
@@ -170,7 +173,7 @@ class Server:
             if type(k) is not str or k.startswith("__") or (k in shadow and k != entry_point):
                 continue
             self.functions[k] = v
-            names[k] = _describe(k, v)
+            names[k] = _describe(k, v, self.handles)
         self.reply({"ok": True, "names": names})
         return True
 

@@ -1,11 +1,13 @@
 """The test-side process: runs the test code and decides each test's verdict.
 
-Every name of the program the tests use is bound to a :class:`RemoteFunction` (functions), a copy
-(plain constants) or the same module (imports). ``call`` tests (EvalPlus inputs) go to the candidate
-in one batch per run of consecutive call tests; the candidate answers one input at a time, and
-every answer is checked here against the expected output, which never leaves this process. A test
-that needs the program's classes or objects, or passes its own functions to the program, runs in
-the candidate's process instead (:mod:`egca.execution.candidate.fallback`), marked ``in-process``.
+Every name of the program the tests use is bound to a :class:`RemoteFunction` (functions and
+classes), a copy (plain constants), a :class:`Handle` (other objects) or the same module (imports).
+``call`` tests (EvalPlus inputs) go to the candidate in one batch per run of consecutive call tests;
+the candidate answers one input at a time, and every answer is checked here against the expected
+output, which never leaves this process. Only a test that passes one of its own functions or
+objects to the program runs in the candidate's process instead
+(:mod:`egca.execution.candidate.fallback`), marked ``in-process``: the test code decides that, never
+the program.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import builtins
 import importlib
 import sys
 import time
-import types
 from typing import Any
 
 from egca import values
@@ -26,6 +27,7 @@ from egca.execution.testside.remote import (
     MAX_RECORDED_ITEMS,
     TESTS_MODULE,
     Client,
+    Handle,
     NeedsFallback,
     RemoteFunction,
     outcome,
@@ -38,15 +40,6 @@ BOUNDARY, IN_PROCESS = "boundary", "in-process"
 MODULE_ALIASES = {"np": "numpy", "pd": "pandas"}
 _STATUSES = frozenset(["passed", "failed", "error", "memory", "timeout", "crashed"])
 _perf = time.perf_counter
-
-
-def _names(code: Any) -> set[str]:
-    """Every global name a code object (and the code nested in it) may read."""
-    out = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            out |= _names(c)
-    return out
 
 
 def _module(bound: str, name: Any) -> Any:
@@ -71,8 +64,6 @@ class TestSide:
         self.tests_code, self.prelude_code = compiled
         self.out = CappedWriter(output_limit)
         self.err = CappedWriter(output_limit)
-        self.local: set[str] = set()  # program names the tests may only use in-process
-        self.all_in_process = False
         self.ns: dict[str, Any] = {}
         self.counts = {BOUNDARY: 0, IN_PROCESS: 0}
 
@@ -108,10 +99,9 @@ class TestSide:
                 try:
                     ns[name] = wire.from_wire(desc[1])
                 except (ValueError, TypeError, KeyError, RecursionError, AttributeError):
-                    self.local.add(name)
-            else:
-                self.local.add(name)
-        self.local.discard(job.entry_point or "")
+                    pass
+            elif kind == "h" and len(desc) > 2 and type(desc[1]) is int:
+                ns[name] = Handle(self.client, desc[1], str(desc[2])[:100], None)
         if job.entry_point:
             ns["candidate"] = ns[job.entry_point] = RemoteFunction(self.client, job.entry_point)
         ns[CHECKER_NAME] = Checker()
@@ -148,24 +138,21 @@ class TestSide:
             return False
         self._bind(reply.get("names"))
         if self.prelude_code is not None:
-            if _names(self.prelude_code) & self.local:
-                self.all_in_process = True
             try:
                 exec(self.prelude_code, self.ns)
             except BaseException as e:
-                if not self.all_in_process:
-                    status, message, error = classify(e, [])
-                    self.channel.emit(
-                        {
-                            "k": "load",
-                            "ok": False,
-                            "status": "error",
-                            "message": f"test prelude raised {message}",
-                            "error": error,
-                        }
-                    )
-                    self._end(self.client_end())
-                    return False
+                status, message, error = classify(e, [])
+                self.channel.emit(
+                    {
+                        "k": "load",
+                        "ok": False,
+                        "status": "error",
+                        "message": f"test prelude raised {message}",
+                        "error": error,
+                    }
+                )
+                self._end(self.client_end())
+                return False
         self.channel.emit({"k": "load", "ok": True, "duration_s": _perf() - t0})
         return True
 
@@ -202,8 +189,6 @@ class TestSide:
 
     def _assert(self, i: int) -> str:
         start = _perf()
-        if self.all_in_process or _names(self.tests_code[i]) & self.local:
-            return self._in_process(i, start)
         calls: list[dict[str, Any]] | None = [] if self.job.record_calls else None
         self.client.record = calls
         status, message, error = "passed", "", None
