@@ -206,8 +206,7 @@ def execute(job: ExecJob, limits: Limits, plan_: Plan, state: dict[str, Any]) ->
         "output_bytes": limits.output_bytes,
         "wire_bytes": limits.wire_bytes,
     }
-    protocol.send(boundary.ctl_w, spec)
-    cpid = int(boundary.status(ZYGOTE_REPLY_S)["pid"])
+    protocol.send(boundary.ctl_w, spec)  # the zygote forks the candidate while we fork the test side
     mac = Mac(os.urandom(16))  # a fresh key per program
     r, w = os.pipe()
     notify_r, notify_w = os.pipe()
@@ -224,6 +223,14 @@ def execute(job: ExecJob, limits: Limits, plan_: Plan, state: dict[str, Any]) ->
     os.close(w)
     os.close(notify_r)
     notify = [notify_w]
+    try:
+        cpid = int(boundary.status(ZYGOTE_REPLY_S)["pid"])
+    except BaseException:
+        _kill_group(tpid)
+        os.waitpid(tpid, 0)
+        os.close(r)
+        os.close(notify_w)
+        raise
     try:
         return _supervise(tpid, cpid, r, boundary, notify, mac, n, limits, t_start)
     finally:
