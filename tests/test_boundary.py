@@ -261,3 +261,46 @@ def test_no_program_can_pull_a_test_into_its_own_process(sandbox):
     assert r.status is Status.FAILED and r.tests[0].path == "boundary", r
     honest = "LIMIT = 424241\ndef f(x):\n    return x + 1\n"
     assert sandbox.run(ExecJob(honest, asserts("assert f(LIMIT) == 424242"), entry_point="f")).passed
+
+
+def test_calls_sent_ahead_keep_the_order_and_count_of_calls(sandbox):
+    # A stateful program: any reordered, extra or missing call would change the answers.
+    program = "n = 0\ndef f(x):\n    global n\n    n += 1\n    return n * 10 + x\n"
+    tests = asserts(
+        "assert f(1) == 11",
+        "assert f(1) == 21",
+        "assert 1 == 1 or f(9) == 0",  # short-circuit: f is never called here
+        "y = 2\nassert f(y) == 32",  # two statements: runs on its own
+        "assert abs(f(3) - 43) < 1e-9",
+        "assert f(4) == 54 and f(5) == 65",  # two calls: runs on its own
+        "assert f(6) == 76",
+    )
+    r = sandbox.run(ExecJob(program, tests, entry_point="f", record_calls=True))
+    assert r.passed, r.tests
+    assert r.boundary_calls == 7 and [len(t.calls) for t in r.tests] == [1, 1, 0, 1, 1, 2, 1]
+
+
+def test_which_asserts_are_sent_ahead():
+    from egca.execution.testside.prefetch import single_call
+    from egca.execution.testside.remote import RemoteFunction
+
+    ns = {"__builtins__": __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)}
+    ns["f"] = ns["candidate"] = RemoteFunction(None, "f")
+    ns["helper"] = lambda x: x
+    ns["math"] = __import__("math")
+    ok = [
+        "assert f(1) == 2",
+        "assert candidate([1, 2], k=3)",
+        "assert math.isclose(f(1.5), 2)",
+        "assert 3 == f((1,))",
+    ]
+    no = [
+        "assert f(x) == 2",  # not a literal argument
+        "assert helper(f(1)) == 2",  # a function of the tests could call the program again
+        "assert 0 < 1 < f(1)",  # a later comparator of a chain may not be evaluated
+        "assert f(1) == 1 or f(2) == 2",
+        "x = 1\nassert f(1) == 2",
+        "assert [f(i) for i in (1, 2)] == [2, 3]",
+    ]
+    assert [single_call(s, ns, RemoteFunction) is not None for s in ok] == [True] * len(ok)
+    assert [single_call(s, ns, RemoteFunction) for s in no] == [None] * len(no)

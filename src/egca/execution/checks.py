@@ -55,19 +55,28 @@ def _user_message(msg: Any) -> str:
 
 
 class Checker:
-    """Target of rewritten asserts: compares plain forms only."""
+    """Target of rewritten asserts: compares plain forms only.
+
+    ``convert`` maps a value to what is compared (the test side turns a handle to an object in the
+    candidate's process into an opaque value that carries its truth).
+    """
+
+    def __init__(self, convert: Callable[[Any], Any] | None = None) -> None:
+        self._convert = convert
+
+    def _plain(self, value: Any) -> Any:
+        return values.plain(self._convert(value) if self._convert is not None else value)
 
     def compare(self, ops: tuple[str, ...], text: str, msg: Any, *operands: Any) -> None:
-        plains = [values.plain(o) for o in operands]
+        plains = [self._plain(o) for o in operands]
         for i, op in enumerate(ops):
             a, b = plains[i], plains[i + 1]
             if not _COMPARE[op](a, b):
                 detail = f"left = {values.short_repr(a)}, right = {values.short_repr(b)}"
                 raise CheckFailed(f"{text}: {detail}{_user_message(msg)}")
 
-    @staticmethod
-    def _truth(text: str, value: Any) -> tuple[bool, Any]:
-        p = values.plain(value)
+    def _truth(self, text: str, value: Any) -> tuple[bool, Any]:
+        p = self._plain(value)
         if _isinstance(p, values.Opaque):
             if p.truth is not None:
                 return p.truth, p

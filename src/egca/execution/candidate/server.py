@@ -9,7 +9,8 @@ Requests arrive on fd :data:`IN_FD`, one JSON object per line; replies go to :da
   Instead of ``"f"``, ``"h"`` calls a kept object. A result without a plain form is kept here and
   named by a handle (``{"np": type, "b": truth, "h": n}``); the test side can read and set its
   attributes (``{"op": "attr", "h": n, "n": name[, "v": value]}``), call it and pass it back.
-- ``{"op": "batch", "f": name, "calls": [args, ...]}``: the same for many calls, one reply each.
+- ``{"op": "batch", "f": name, "calls": [args, ...]}``: the same for many calls, one reply each;
+  ``{"op": "calls", "calls": [{"f", "a", "k"}, ...]}`` for calls of different functions.
 - ``{"op": "test", ...}``: the in-process fallback (:mod:`egca.execution.candidate.fallback`).
 - ``{"op": "trace"}``: run the traced call; ``{"op": "end"}``: report output and coverage, exit.
 """
@@ -270,6 +271,9 @@ class Server:
             elif op == "batch":
                 for wargs in msg["calls"]:
                     self.reply(self.call({"f": msg["f"], "a": wargs}, False))
+            elif op == "calls":  # prefetched calls of assert tests, answered in order
+                for item in msg["calls"]:
+                    self.reply(self.call(item, False))
             elif op == "attr":
                 self.reply(self.attribute(msg))
             elif op == "test":

@@ -23,6 +23,7 @@ from egca.execution import oracles, wire
 from egca.execution.checks import MESSAGE_LIMIT, CappedWriter, Checker, CheckFailed, check_output, classify
 from egca.execution.records import Channel
 from egca.execution.rewrite import CHECKER_NAME
+from egca.execution.testside.prefetch import evaluate, single_call
 from egca.execution.testside.remote import (
     MAX_RECORDED_ITEMS,
     TESTS_MODULE,
@@ -30,6 +31,7 @@ from egca.execution.testside.remote import (
     Handle,
     NeedsFallback,
     RemoteFunction,
+    opaque_of,
     outcome,
 )
 from egca.tasks.task import MISSING
@@ -104,7 +106,7 @@ class TestSide:
                 ns[name] = Handle(self.client, desc[1], str(desc[2])[:100], None)
         if job.entry_point:
             ns["candidate"] = ns[job.entry_point] = RemoteFunction(self.client, job.entry_point)
-        ns[CHECKER_NAME] = Checker()
+        ns[CHECKER_NAME] = Checker(convert=opaque_of)
         self.ns = ns
         self.client.entry = job.entry_point or ""
 
@@ -187,10 +189,46 @@ class TestSide:
         self._emit(i, status, message, error, start, IN_PROCESS)
         return status
 
-    def _assert(self, i: int) -> str:
+    def _prefetchable(self, i: int) -> dict[str, Any] | None:
+        """The request for test ``i``'s one call, if it can be sent ahead (:mod:`.prefetch`)."""
+        test = self.job.tests[i]
+        found = single_call(test.source, self.ns, RemoteFunction) if test.kind == "assert" else None
+        if found is None:
+            return None
+        name, arg_nodes, keywords = found
+        try:
+            args = evaluate(arg_nodes, self.ns)
+            kwargs = evaluate([k.value for k in keywords], self.ns)
+            wargs = [self.client.wire_arg(a) for a in args]
+            wkwargs = [[k.arg, self.client.wire_arg(v)] for k, v in zip(keywords, kwargs)]
+        except BaseException:
+            return None
+        return {"f": self.ns[name]._name, "a": wargs, "k": {"t": "dict", "v": wkwargs}}
+
+    def _asserts(self, i: int) -> tuple[int, bool]:
+        """Run assert tests from ``i``: a run of prefetchable ones in one round trip, else one.
+
+        Returns the next test's index and whether fail_fast stopped the run.
+        """
+        n = len(self.job.tests)
+        run: list[dict[str, Any]] = []
+        while not self.job.fail_fast and i + len(run) < n:
+            request = self._prefetchable(i + len(run))
+            if request is None:
+                break
+            run.append(request)
+        if len(run) < 2:
+            return i + 1, self._assert(i) != "passed" and self.job.fail_fast
+        self.client.send({"op": "calls", "calls": run})
+        for k, request in enumerate(run):
+            self._assert(i + k, expect=request["f"])
+        return i + len(run), False
+
+    def _assert(self, i: int, expect: str | None = None) -> str:
         start = _perf()
         calls: list[dict[str, Any]] | None = [] if self.job.record_calls else None
         self.client.record = calls
+        self.client.expect = expect
         status, message, error = "passed", "", None
         try:
             exec(self.tests_code[i], self.ns)
@@ -200,6 +238,9 @@ class TestSide:
         except BaseException as e:
             status, message, error = classify(e, [])
         self.client.record = None
+        if self.client.expect is not None and not self.client.gone:  # the test stopped before its call
+            self.client.expect = None
+            self.client.receive()
         if self.client.gone:  # no verdict: the worker reports why the candidate's process ended
             raise wire.Gone("the candidate's process ended")
         extra = {"calls": calls} if calls else {}
@@ -285,7 +326,7 @@ class TestSide:
                     break
                 i = last
             else:
-                if self._assert(i) != "passed" and job.fail_fast:
+                i, stop = self._asserts(i)
+                if stop:
                     break
-                i += 1
         self._end(self.client_end())
