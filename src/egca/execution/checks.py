@@ -170,6 +170,7 @@ class CappedWriter(io.TextIOBase):
         self._parts: list[str] = []
         self._size = 0
         self._limit = limit
+        self._sent = 0
         self.dropped = 0
 
     def write(self, s: str) -> int:
@@ -185,5 +186,14 @@ class CappedWriter(io.TextIOBase):
         return True
 
     def text(self) -> str:
-        out = "".join(self._parts)
-        return out + (f"\n[... {self.dropped} characters dropped]" if self.dropped else "")
+        return "".join(self._parts) + dropped_note(self.dropped)
+
+    def new_text(self) -> str:
+        """What was written since the last call (sent along with each reply of the call server)."""
+        new = "".join(self._parts[self._sent :])
+        self._sent = len(self._parts)
+        return new
+
+
+def dropped_note(n: int) -> str:
+    return f"\n[... {n} characters dropped]" if n else ""

@@ -189,6 +189,7 @@ def execute(job: ExecJob, limits: Limits, plan_: Plan, state: dict[str, Any]) ->
     """Run one job (a candidate process and a test-side process) and return the result dict."""
     t_start = time.perf_counter()
     n = len(job.tests)
+    finish_previous(state, plan_)
     try:
         compiled = state["compiled"].get(job)
     except SyntaxError as e:
@@ -232,14 +233,29 @@ def execute(job: ExecJob, limits: Limits, plan_: Plan, state: dict[str, Any]) ->
         os.close(notify_w)
         raise
     try:
-        return _supervise(tpid, cpid, r, boundary, notify, mac, n, limits, t_start)
+        return _supervise(tpid, cpid, r, boundary, notify, mac, n, limits, t_start, state)
     finally:
         os.close(r)
         for fd in notify:
             os.close(fd)
-        _kill_group(tpid)
-        drain(boundary.resp_r)
-        _wipe(plan_.workdir)
+        if state.get("pending") is None:
+            _kill_group(tpid)
+            drain(boundary.resp_r)
+            _wipe(plan_.workdir)
+
+
+def finish_previous(state: dict[str, Any], plan_: Plan) -> None:
+    """Reap the processes of a job that ended normally (killed when its end record arrived, so
+    that the verdict did not wait for them), drain the reply pipe and empty the work directory."""
+    pending = state.pop("pending", None)
+    if pending is None:
+        return
+    tpid, candidate_reported = pending
+    os.waitpid(tpid, 0)
+    if not candidate_reported:
+        state["boundary"].status(ZYGOTE_REPLY_S)
+    drain(state["boundary"].resp_r)
+    _wipe(plan_.workdir)
 
 
 def _wipe(workdir: str) -> None:
@@ -268,6 +284,7 @@ def _supervise(
     n: int,
     limits: Limits,
     t_start: float,
+    state: dict[str, Any],
 ) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     buf = b""
@@ -306,6 +323,14 @@ def _supervise(
                 continue
             records.append(record)
             step_deadline = time.monotonic() + limits.timeout_s
+        if records and records[-1].get("k") == "end" and ending.tampered is None:
+            # Done: both processes have nothing left to say. Kill them now and reap them before
+            # the next job (the verdict does not wait for two process exits).
+            _kill_group(tpid)
+            if c_status is None:
+                _kill_group(cpid)
+            state["pending"] = (tpid, c_status is not None)
+            return assemble(records, n, ending, t_start)
     if buf.strip() and ending.tampered is None:
         ending.tampered = "the program wrote to the result channel"
     if ending.killed_for or ending.tampered:
@@ -360,9 +385,11 @@ def _reap(pid: int, grace_s: float) -> tuple[int, bool]:
 def _probe_runner(state: dict[str, Any]) -> plan.RunProbe:
     def run(job: ExecJob, limits: Limits, plan_: Plan) -> dict[str, Any]:
         boundary = Boundary(plan_)  # a zygote for the probe only: the plan may still change
+        probe_state = {**state, "boundary": boundary}
         try:
-            return execute(job, limits, plan_, {**state, "boundary": boundary})
+            return execute(job, limits, plan_, probe_state)
         finally:
+            finish_previous(probe_state, plan_)
             boundary.close()
 
     return run
@@ -410,6 +437,7 @@ def serve(config: dict[str, Any]) -> None:
             protocol.send(out_fd, result)
     finally:
         if boundary is not None:
+            finish_previous(state, plan_)
             boundary.close()
         shutil.rmtree(base, ignore_errors=True)
 

@@ -101,7 +101,15 @@ class Server:
         self.handles: list[Any] = []  # objects without a plain form, named by index on the test side
 
     def reply(self, msg: dict[str, Any]) -> None:
+        """Send a reply, with the program's output since the last one (no request needed at the end)."""
         self.guard.restore()
+        out, err = self.out.new_text(), self.err.new_text()
+        if out:
+            msg["o"] = out
+        if err:
+            msg["e"] = err
+        if self.out.dropped or self.err.dropped:
+            msg["dropped"] = [self.out.dropped, self.err.dropped]
         data = encode(msg)
         if len(data) > self.cap:
             data = encode({"big": len(data)})
@@ -116,8 +124,6 @@ class Server:
                 "status": status,
                 "message": message,
                 "error": error,
-                "stdout": self.out.text(),
-                "stderr": self.err.text(),
             }
         )
 
@@ -284,7 +290,7 @@ class Server:
                 self.reply({"trace": self.trace()})
             elif op == "end":
                 sys.settrace(previous)
-                end: dict[str, Any] = {"stdout": self.out.text(), "stderr": self.err.text()}
+                end: dict[str, Any] = {}
                 if self.spec["coverage"]:
                     end["covered"] = sorted(self.covered)
                 self.reply(end)

@@ -8,7 +8,7 @@ from typing import Any
 
 from egca import values
 from egca.execution import wire
-from egca.execution.checks import REMOTE_ATTR, CheckFailed
+from egca.execution.checks import REMOTE_ATTR, CheckFailed, dropped_note
 from egca.trace.tracer import snapshot
 
 MAX_RECORDED_CALLS = 64
@@ -54,6 +54,8 @@ class Client:
         self.entry = ""
         self.gone = False  # the candidate's process ended: every later request fails at once
         self.expect: str | None = None  # the function whose call of this test was sent ahead
+        self.output: tuple[list[str], list[str]] = ([], [])  # the program's stdout and stderr
+        self.dropped = [0, 0]
 
     def send(self, msg: dict[str, Any]) -> None:
         if self.gone:
@@ -63,12 +65,26 @@ class Client:
     def receive(self) -> dict[str, Any]:
         """The next reply; :class:`wire.Gone` propagates (the worker decides why)."""
         try:
-            return self.reader.message(self.cap)
+            msg = self.reader.message(self.cap)
         except wire.Gone:
             self.gone = True
             raise
         except (wire.TooLarge, wire.Malformed) as e:
             return {"bad": str(e)}
+        for key, parts in zip(("o", "e"), self.output):
+            if type(msg.get(key)) is str:
+                parts.append(msg[key])
+        dropped = msg.get("dropped")
+        if type(dropped) is list and len(dropped) == 2 and all(type(d) is int for d in dropped):
+            self.dropped = dropped
+        return msg
+
+    def program_output(self) -> tuple[str, str]:
+        """The program's stdout and stderr as received so far (capped on its side)."""
+        return (
+            "".join(self.output[0]) + dropped_note(self.dropped[0]),
+            "".join(self.output[1]) + dropped_note(self.dropped[1]),
+        )
 
     def ref(self, obj: Any) -> Any:
         """The wire reference of one of this client's handles, else None."""

@@ -72,10 +72,11 @@ class TestSide:
     # set-up ----------------------------------------------------------------------------------------
 
     def _end(self, candidate_end: dict[str, Any]) -> None:
+        stdout, stderr = self.client.program_output()
         end = {
             "k": "end",
-            "stdout": str(candidate_end.get("stdout", "")) + self.out.text(),
-            "stderr": str(candidate_end.get("stderr", "")) + self.err.text(),
+            "stdout": stdout + self.out.text(),
+            "stderr": stderr + self.err.text(),
             "calls": self.client.calls,
             "paths": self.counts,
         }
@@ -159,8 +160,10 @@ class TestSide:
         return True
 
     def client_end(self) -> dict[str, Any]:
+        """Tell the candidate's process to end; wait for its reply only for coverage (its output
+        came with every reply)."""
         self.client.send({"op": "end"})
-        return self.client.receive()
+        return self.client.receive() if self.job.coverage else {}
 
     # tests -------------------------------------------------------------------------------------------
 
