@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 _sha256 = hashlib.sha256
@@ -58,13 +57,11 @@ def write_all(fd: int, data: bytes) -> None:
 class Channel:
     """Writes authenticated records to the result pipe."""
 
-    def __init__(self, fd: int, mac: Mac, before_emit: Callable[[], object] | None = None) -> None:
-        self._fd, self._mac, self._before = fd, mac, before_emit
+    def __init__(self, fd: int, mac: Mac) -> None:
+        self._fd, self._mac = fd, mac
         self._seq = 0
 
     def emit(self, record: dict[str, Any]) -> None:
-        if self._before is not None:
-            self._before()
         record["seq"] = self._seq
         self._seq += 1
         payload = encode(record)

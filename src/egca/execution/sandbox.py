@@ -1,4 +1,5 @@
-"""The sandbox: a bounded pool of warm fork-server workers, one fresh isolated child per program.
+"""The sandbox: a bounded pool of warm fork-server workers; per program, a fresh candidate process
+and a fresh test-side process, both isolated, with the verdict decided outside the candidate's.
 
     with Sandbox(workers=4) as sandbox:
         results = sandbox.run_many([ExecJob(program, tests, entry_point="f"), ...])

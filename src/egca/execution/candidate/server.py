@@ -258,10 +258,8 @@ class Server:
 
     def serve(self) -> None:
         sys.stdout, sys.stderr = self.out, self.err
-        t0 = _perf()
         if not self.load():
             return
-        self.spec["load_s"] = _perf() - t0
         previous = sys.gettrace()
         if self.spec["coverage"]:
             sys.settrace(_coverage_tracer(self.covered))
