@@ -11,14 +11,12 @@ The verdict of such a test is marked ``in-process`` in its record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from egca import values
 from egca.execution.checks import Checker, UntrustedResult, classify
+from egca.execution.guard import Guard
 from egca.execution.rewrite import CHECKER_NAME, compile_tests
-
-if TYPE_CHECKING:
-    from egca.execution.candidate.server import Server
 
 _BaseException = BaseException
 
@@ -42,11 +40,20 @@ def _checked(fn: Callable[..., Any], trusted: frozenset[int]) -> Callable[..., A
 class Fallback:
     """The test namespace inside the candidate's process, built on the first fallback test."""
 
-    def __init__(self, server: Server, prelude: str) -> None:
-        self.server = server
+    def __init__(
+        self,
+        functions: dict[str, Any],
+        entry: tuple[str, Callable[..., Any]] | None,
+        test_builtins: dict[str, Any],
+        guard: Guard,
+        source_lines: list[str],
+        trusted: frozenset[int],
+        prelude: str,
+    ) -> None:
+        self.guard, self.source_lines = guard, source_lines
         self.checker = Checker()
-        ns: dict[str, Any] = dict(server.functions)
-        ns["__builtins__"] = server.test_builtins
+        ns: dict[str, Any] = dict(functions)
+        ns["__builtins__"] = test_builtins
         ns["__name__"] = "__egca_tests__"
         ns[CHECKER_NAME] = self.checker
         self.error: str | None = None
@@ -55,23 +62,21 @@ class Fallback:
                 exec(compile_tests(prelude, "<test prelude>"), ns)
             except _BaseException as e:
                 self.error = f"test prelude raised {type(e).__name__}"
-        entry = server.entry
         if entry is not None:
-            ns["candidate"] = ns[server.spec["entry_point"]] = _checked(entry, server.spec["trusted"])
+            ns["candidate"] = ns[entry[0]] = _checked(entry[1], trusted)
         self.ns = ns
 
     def run(self, source: str) -> dict[str, Any]:
         """Run one test; the reply carries its status, message and error."""
         if self.error is not None:
             return {"s": "error", "m": self.error, "e": None}
-        server = self.server
-        server.guard.restore()
+        self.guard.restore()
         self.ns[CHECKER_NAME] = self.checker
         status, message, error = "passed", "", None
         try:
             exec(compile_tests(source), self.ns)
         except _BaseException as e:
-            status, message, error = classify(e, server.source_lines)
-        if server.guard.restore() and status == "passed":
+            status, message, error = classify(e, self.source_lines)
+        if self.guard.restore() and status == "passed":
             status, message = "error", "the program changed the test harness during an in-process test"
         return {"s": status, "m": message, "e": error}

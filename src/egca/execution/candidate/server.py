@@ -282,7 +282,16 @@ class Server:
                 self.reply(self.attribute(msg))
             elif op == "test":
                 if self.fallback is None:
-                    self.fallback = fallback.Fallback(self, msg.get("prelude", ""))
+                    entry = (self.spec["entry_point"], self.entry) if self.entry is not None else None
+                    self.fallback = fallback.Fallback(
+                        self.functions,
+                        entry,
+                        self.test_builtins,
+                        self.guard,
+                        self.source_lines,
+                        self.spec["trusted"],
+                        str(msg.get("prelude", "")),
+                    )
                 self.reply(self.fallback.run(msg["src"]))
             elif op == "trace":
                 self.reply({"trace": self.trace()})
