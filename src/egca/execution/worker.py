@@ -13,7 +13,6 @@ enforces the deadlines, kills both process groups, reaps and assembles the verdi
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import select
 import shutil
@@ -21,7 +20,6 @@ import signal
 import sys
 import tempfile
 import time
-from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any
 
@@ -30,76 +28,13 @@ from egca.execution.candidate.zygote import drain, serve_zygote
 from egca.execution.confine import EXIT_ISOLATION_FAILED, Plan, confine, redirect_fds
 from egca.execution.job import ExecJob, Limits
 from egca.execution.records import Channel, Mac, verify_record
-from egca.execution.rewrite import compile_tests
 from egca.execution.testside.remote import Client
 from egca.execution.testside.runner import CALL_IN_FD, CALL_OUT_FD, NOTIFY_FD, RESULT_FD, TestSide
 from egca.execution.verdict import Ending, assemble, harness_error
+from egca.execution.warm import CompiledTests, preload
 
-DEFAULT_PRELOAD = [
-    "abc",
-    "array",
-    "bisect",
-    "calendar",
-    "cmath",
-    "collections",
-    "collections.abc",
-    "copy",
-    "dataclasses",
-    "datetime",
-    "decimal",
-    "enum",
-    "fractions",
-    "functools",
-    "hashlib",
-    "heapq",
-    "itertools",
-    "json",
-    "math",
-    "numbers",
-    "operator",
-    "random",
-    "re",
-    "statistics",
-    "string",
-    "sys",
-    "textwrap",
-    "typing",
-    "unicodedata",
-]
-OPTIONAL_PRELOAD: tuple[str, ...] = ()
 MAX_RECORD_BYTES = 256 * 1024 * 1024  # memory guard only: records are authenticated
 ZYGOTE_REPLY_S = 30.0
-
-
-def preload(extra: list[str]) -> None:
-    """Import the usual modules once so that children start warm."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    for name in [*DEFAULT_PRELOAD, *OPTIONAL_PRELOAD, *extra]:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
-
-
-class _Compiled:
-    """LRU cache of compiled test code: the programs of a GRPO group share their tests."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._cache: OrderedDict[tuple[str, tuple[str, ...]], tuple[list[Any], Any]] = OrderedDict()
-        self._size = size
-
-    def get(self, job: ExecJob) -> tuple[list[Any], Any]:
-        key = (job.test_prelude, tuple(t.source if t.kind == "assert" else "" for t in job.tests))
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        tests = [compile_tests(src) if src else None for src in key[1]]
-        prelude = compile_tests(job.test_prelude, "<test prelude>") if job.test_prelude.strip() else None
-        self._cache[key] = (tests, prelude)
-        if len(self._cache) > self._size:
-            self._cache.popitem(last=False)
-        return tests, prelude
 
 
 class Boundary:
@@ -409,7 +344,7 @@ def serve(config: dict[str, Any]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     boundary = None
     try:
-        state: dict[str, Any] = {"compiled": _Compiled()}
+        state: dict[str, Any] = {"compiled": CompiledTests()}
         plan_ = plan.plan_layers(iso, int(config.get("worker_index", 0)), base, _probe_runner(state))
         protocol.register_classes()
         boundary = Boundary(plan_)
