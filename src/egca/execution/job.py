@@ -25,6 +25,7 @@ class Limits:
     file_size_mb: int = 16
     open_files: int = 64
     output_bytes: int = 16_384  # captured stdout/stderr per program, each
+    wire_bytes: int = 32 * 1024 * 1024  # largest reply of one call across the boundary (else: error)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,17 @@
-"""Framing between the main process and a worker (fork server), and of child result records.
+"""Framing between egca's own processes: main <-> worker, and worker <-> candidate zygote.
 
-Main <-> worker: 4-byte big-endian length + pickle. Both ends are egca code; sandboxed children
-never hold these pipes. Child -> worker: one line per record, ``<hmac> <json>``, decoded only after
-the HMAC and the sequence number are verified (see :mod:`egca.execution.runner`).
+4-byte big-endian length + pickle. Both ends are egca code; sandboxed processes never hold these
+pipes (the test side's records use :mod:`egca.execution.records`, the boundary :mod:`egca.execution.wire`).
 """
 
 from __future__ import annotations
 
-import hmac
 import io
-import json
 import os
 import pickle
 import struct
 import sys
 from typing import Any, ClassVar
-
-from egca.execution.runner import Mac
 
 _HEADER = struct.Struct(">I")
 
@@ -65,17 +60,3 @@ def register_classes() -> None:
 def recv(fd: int) -> Any:
     (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     return _Unpickler(io.BytesIO(_read_exact(fd, n))).load()
-
-
-def verify_record(mac: Mac, line: bytes, expected_seq: int) -> dict[str, Any] | None:
-    """The record carried by ``line`` if its HMAC and sequence number are right, else None."""
-    tag, _, payload = line.partition(b" ")
-    if not hmac.compare_digest(tag, mac(payload)):
-        return None
-    try:
-        record = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    if type(record) is not dict or record.get("seq") != expected_seq:
-        return None
-    return record

@@ -70,6 +70,9 @@ class TestResult:
     error: ErrorInfo | None = None
     output: Any = None  # plain value returned by the entry point (``capture`` jobs, ``call`` tests)
     calls: tuple[CallRecord, ...] = ()  # entry-point calls made by the test (``record_calls`` jobs)
+    # Which side decided the verdict: "boundary" (the test side, outside the candidate's process),
+    # "in-process" (the hardened fallback in the candidate's process), "" (not run).
+    path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class TestResult:
             "message": self.message,
             "duration_s": round(self.duration_s, 6),
             "error": self.error.to_dict() if self.error else None,
+            "path": self.path,
         }
 
 
@@ -99,6 +103,7 @@ class ExecResult:
     isolation: tuple[str, ...] = field(default=())
     trace: dict[str, Any] | None = None  # ``trace`` jobs: events, truncated, result or raised
     covered: tuple[int, ...] | None = None  # ``coverage`` jobs: program lines the tests executed
+    boundary_calls: int = 0  # calls of the program's functions that crossed the process boundary
 
     @property
     def passed(self) -> bool:

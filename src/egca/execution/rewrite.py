@@ -8,6 +8,7 @@ patched ``AssertionError`` can make a failing test pass, and ``python -O`` canno
 from __future__ import annotations
 
 import ast
+import types
 
 CHECKER_NAME = "__egca_check__"
 
@@ -55,6 +56,6 @@ def rewrite_asserts(source: str) -> ast.Module:
     return ast.fix_missing_locations(tree)
 
 
-def compile_tests(source: str, filename: str = "<tests>") -> object:
+def compile_tests(source: str, filename: str = "<tests>") -> types.CodeType:
     """Compile test code with rewritten asserts (a code object for ``exec``)."""
     return compile(rewrite_asserts(source), filename, "exec", dont_inherit=True)

@@ -1,9 +1,10 @@
-"""The sandbox: a bounded pool of warm fork-server workers, one fresh isolated child per program.
+"""The sandbox: a bounded pool of warm fork-server workers; per program, a fresh candidate process
+and a fresh test-side process, both isolated, with the verdict decided outside the candidate's.
 
     with Sandbox(workers=4) as sandbox:
         results = sandbox.run_many([ExecJob(program, tests, entry_point="f"), ...])
 
-Each worker (:mod:`egca.execution.zygote`) is a separate, lean Python process started with a
+Each worker (:mod:`egca.execution.worker`) is a separate, lean Python process started with a
 scrubbed environment; it never sees this process's memory (tokens in ``os.environ``, model weights).
 """
 
@@ -34,7 +35,7 @@ _BOOT = (
     "import json, sys\n"
     "cfg = json.loads(sys.argv[1])\n"
     "sys.path[:0] = cfg['sys_path']\n"
-    "from egca.execution.zygote import serve\n"
+    "from egca.execution.worker import serve\n"
     "serve(cfg)\n"
 )
 _WARNED: set[str] = set()
@@ -155,6 +156,7 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
             error=err(t.get("error")),
             output=from_wire(t["output"]) if "output" in t else None,
             calls=tuple(_call(c) for c in t.get("calls", ())),
+            path=str(t.get("path", "")),
         )
         for t in d["tests"]
     )
@@ -168,6 +170,7 @@ def _to_result(d: dict[str, Any], isolation: tuple[str, ...]) -> ExecResult:
         isolation=isolation,
         trace=d.get("trace"),
         covered=tuple(d["covered"]) if d.get("covered") is not None else None,
+        boundary_calls=int(d.get("boundary_calls", 0)),
     )
 
 

@@ -6,7 +6,8 @@ import os
 import tempfile
 from typing import Any
 
-from egca.execution import ExecJob, Limits, Sandbox
+from egca.execution.job import ExecJob, Limits
+from egca.execution.sandbox import Sandbox
 from egca.tasks.task import TestCase
 
 # name -> a program that completes normally only if the action was allowed
