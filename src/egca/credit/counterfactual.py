@@ -199,6 +199,15 @@ class CounterfactualLocalizer:
             edit=rep.edit.kind,
             replacement=rep.edit.replacement[:200],
             repaired_lines=[ln for ln, _ in ranked][:8],
+            candidates=[
+                {
+                    "line": ln,
+                    "span": _edit_span(index, r.edit).to_dict(),
+                    "edit": r.edit.kind,
+                    "prior": round(r.edit.prior, 3),
+                }
+                for ln, r in ranked[:8]
+            ],
             ochiai=round(ev.ochiai.get(line, 0.0), 3),
         )
         return Localization(Mode.LOGIC, span=span, kind="repair", evidence=evidence, reference="tests")
