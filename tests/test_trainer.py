@@ -125,6 +125,16 @@ def test_config_and_reward_are_checked(sandbox, tmp_path):
         max_completion_length=4,
     )
     assert ok.loss_type == "grpo" and ok.credit_scheme == "egca" and ok.credit_normalizer == "conserve"
+    assert ok.credit_localizer == "auto" and ok.credit_abstain == "uniform"
+    for field, value, match in (("credit_abstain", "skip", "credit_abstain"), ("credit_localizer", "x", "localizer")):
+        bad_credit = EGCAConfig(**{**ok.to_dict(), "output_dir": str(tmp_path / "c"), field: value})
+        with pytest.raises(ValueError, match=match):
+            EGCAGRPOTrainer(
+                model=model,
+                reward_funcs=[CodeReward(tasks, sandbox=sandbox)],
+                args=bad_credit,
+                train_dataset=tasks_dataset(tasks),
+            )
     with pytest.raises(ValueError, match="CodeReward"):
         EGCAGRPOTrainer(
             model=model,

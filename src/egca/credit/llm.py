@@ -56,7 +56,11 @@ def parse_line(reply: str, program: str) -> int | None:
         index = ProgramIndex(program)
     except SyntaxError:
         return None
-    if not 1 <= line <= len(program.splitlines()) or index.statement(line) is None:
+    lines = program.splitlines()
+    if not 1 <= line <= len(lines) or index.statement(line) is None:
+        return None
+    text = lines[line - 1].strip()
+    if not text or text.startswith("#"):  # inside a statement's extent, but no code of its own
         return None
     return line
 
@@ -103,15 +107,16 @@ def hf_generate(config: LLMConfig) -> Callable[[list[dict[str, str]]], str]:
     assert config.model is not None
     path = str(resolve_model(config.model, progress=False))
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
     model.eval()
 
     def generate(messages: list[dict[str, str]]) -> str:
-        ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        ids = enc["input_ids"]
         with torch.no_grad():
             out = model.generate(
                 ids,
-                attention_mask=torch.ones_like(ids),
+                attention_mask=enc["attention_mask"],
                 max_new_tokens=config.max_new_tokens,
                 do_sample=False,
                 pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,

@@ -40,6 +40,8 @@ def postfix(logs: dict[str, Any]) -> dict[str, str]:
         fields["modes"] = " ".join(modes)
     if "egca/localized" in logs:
         fields["localized"] = f"{logs['egca/localized']:.0%}"
+    if "egca/abstain_rate" in logs:
+        fields["abstain"] = f"{logs['egca/abstain_rate']:.0%}"
     if "eval_egca/pass_rate" in logs:
         fields["eval pass"] = f"{logs['eval_egca/pass_rate']:.0%}"
     if "step_time" in logs:

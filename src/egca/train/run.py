@@ -46,6 +46,12 @@ class TrainSettings:
     credit_constraints: bool = True
     credit_references: str = "curated+siblings"  # or curated, or siblings (reference-free)
     credit_max_siblings: int = 2
+    credit_localizer: str = "auto"  # auto, counterfactual, trace (earliest divergence) or llm
+    credit_abstain: str = "uniform"  # a rollout the localizer abstains on: uniform (GRPO) or zero
+    credit_max_variants: int = 400  # repair search budget per failing rollout
+    credit_max_seconds: float = 2.0
+    credit_llm_model: str | None = None  # llm localizer: a model folder or registry name
+    credit_llm_url: str | None = None  # llm localizer: an OpenAI-compatible server base URL
     reward: str = "binary"
     prompt_style: str = (
         "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
@@ -174,6 +180,12 @@ def training_config(settings: TrainSettings, evaluate: bool) -> Any:
         credit_constraints=settings.credit_constraints,
         credit_references=settings.credit_references,
         credit_max_siblings=settings.credit_max_siblings,
+        credit_localizer=settings.credit_localizer,
+        credit_abstain=settings.credit_abstain,
+        credit_max_variants=settings.credit_max_variants,
+        credit_max_seconds=settings.credit_max_seconds,
+        credit_llm_model=settings.credit_llm_model,
+        credit_llm_url=settings.credit_llm_url,
         logging_steps=1,
         save_steps=settings.save_steps,
         save_strategy="steps",

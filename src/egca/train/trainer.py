@@ -31,7 +31,11 @@ from trl import GRPOConfig, GRPOTrainer
 
 from egca.credit.assign import REFERENCE_SOURCES, analyze_group
 from egca.credit.constraints import ConstraintConfig
-from egca.credit.localize import Localizer
+from egca.credit.abstain import ABSTAIN_POLICIES, abstain_rate
+from egca.credit.abstain import apply as apply_abstention
+from egca.credit.backends import BACKENDS, DEFAULT_BACKEND, make_localizer
+from egca.credit.counterfactual import RepairBudget
+from egca.credit.llm import LLMConfig
 from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
 from egca.credit.schemes import SCHEMES
 from egca.credit.types import Mode
@@ -58,6 +62,17 @@ class EGCAConfig(GRPOConfig):
     credit_max_siblings: int = field(
         default=2, metadata={"help": "passing rollouts used as extra references"}
     )
+    credit_localizer: str = field(
+        default=DEFAULT_BACKEND, metadata={"help": f"localizer backend: one of {', '.join(BACKENDS)}"}
+    )
+    credit_abstain: str = field(
+        default="uniform",
+        metadata={"help": "a rollout the localizer abstains on: uniform (GRPO credit) or zero (no credit)"},
+    )
+    credit_max_variants: int = field(default=400, metadata={"help": "repair search: variants per rollout"})
+    credit_max_seconds: float = field(default=2.0, metadata={"help": "repair search: seconds per rollout"})
+    credit_llm_model: str | None = field(default=None, metadata={"help": "llm localizer: model folder or name"})
+    credit_llm_url: str | None = field(default=None, metadata={"help": "llm localizer: server base URL"})
 
 
 def decode_each(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -106,8 +121,22 @@ class EGCAGRPOTrainer(GRPOTrainer):
             raise ValueError("EGCAGRPOTrainer needs an egca.train.reward.CodeReward among reward_funcs")
         self.code_reward = rewards[0]
         constraints = ConstraintConfig() if getattr(config, "credit_constraints", True) else None
-        self.localizer = Localizer(
-            self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
+        self.credit_abstain = getattr(config, "credit_abstain", "uniform")
+        if self.credit_abstain not in ABSTAIN_POLICIES:
+            raise ValueError(
+                f"credit_abstain={self.credit_abstain!r}: expected one of {', '.join(ABSTAIN_POLICIES)}"
+            )
+        llm_model, llm_url = getattr(config, "credit_llm_model", None), getattr(config, "credit_llm_url", None)
+        self.localizer = make_localizer(
+            getattr(config, "credit_localizer", DEFAULT_BACKEND),
+            self.code_reward.sandbox,
+            constraints,
+            max_siblings=getattr(config, "credit_max_siblings", 2),
+            budget=RepairBudget(
+                max_variants=getattr(config, "credit_max_variants", 400),
+                max_seconds=getattr(config, "credit_max_seconds", 2.0),
+            ),
+            llm=LLMConfig(model=llm_model, url=llm_url) if (llm_model or llm_url) else None,
         )
         # total time spent in _generate_and_score_completions (training_step subtracts it)
         self._generation_s = 0.0
@@ -180,6 +209,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
                 analyses_by_row[i] = a
+        out["advantages"] = apply_abstention(out["advantages"], credits, self.credit_abstain)
         ta = token_advantages(
             out["advantages"],
             mask,
@@ -263,13 +293,17 @@ class EGCAGRPOTrainer(GRPOTrainer):
             (ta.loss_mask & mask.bool()).sum().item(),
             sum(spans),
             len(spans),
+            *abstain_rate(credits),
         ]
-        n, *mode_counts, localized, fallback, tokens, in_loss, span_sum, n_spans = self._global(local)
+        n, *mode_counts, localized, fallback, tokens, in_loss, span_sum, n_spans, abstains, n_logic = (
+            self._global(local)
+        )
         metrics = self._metrics[self._phase()]
         for m, count in zip(Mode, mode_counts):  # every mode every step: averages over steps are shares
             metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
         metrics["egca/localized"].append(localized / n if n else 0.0)
         metrics["egca/fallback"].append(fallback / n if n else 0.0)
+        metrics["egca/abstain_rate"].append(abstains / n_logic if n_logic else 0.0)  # of logic rollouts
         metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
         if n_spans:  # mean share of a rollout's tokens its span covers (logic and syntax spans)
             metrics["egca/span_share"].append(span_sum / n_spans)

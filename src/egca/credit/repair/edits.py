@@ -41,7 +41,7 @@ _CMP = {
 }
 _BIN = {
     ast.Add: (ast.Sub, ast.Mult),
-    ast.Sub: (ast.Add,),
+    ast.Sub: (ast.Add, ast.Mult, ast.Div),
     ast.Mult: (ast.Add, ast.Div, ast.FloorDiv, ast.Pow),
     ast.Div: (ast.FloorDiv, ast.Mult),
     ast.FloorDiv: (ast.Div, ast.Mod),
@@ -279,8 +279,10 @@ def _constant(node: ast.Constant, scope: _Scope) -> Iterator[tuple[str, str, flo
         if len(v) == 1 and v.isalpha():
             yield "constant", repr(v.swapcase()), 0.4
     elif v is None:
-        for alt in ("0", "''", "[]", "False", "-1"):
+        for alt in ("0", "''", "[]", "-1"):
             yield "constant", alt, 0.4
+        for alt in ("True", "False", *map(repr, scope.strings), *scope.names):  # ``None`` for a value
+            yield "constant", alt, 0.6
 
 
 def _name(node: ast.Name, parent: ast.AST | None, scope: _Scope) -> Iterator[tuple[str, str, float]]:
