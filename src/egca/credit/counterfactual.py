@@ -4,8 +4,8 @@ For a logic-mode rollout (it runs and fails a test): generate single-site edits 
 failing tests executed (:mod:`egca.credit.repair.variants`), run them in the sandbox many per child
 (:mod:`egca.credit.repair.batch`) on the failing tests first and a sample of the passing ones,
 verify every screened repair on all the task's tests, and rank the lines: a verified repair first;
-among several repaired lines the more natural edit (its prior), then the spectrum (Ochiai), then the
-earlier line. No repair: abstain (``reason="abstain:no_repair"``), leaving the choice of a weaker
+among several repaired lines the more natural edit (its prior) plus the line's mutant kills, then
+the spectrum (Ochiai), then the earlier line. No repair: abstain (``reason="abstain:no_repair"``), leaving the choice of a weaker
 signal to the caller (:mod:`egca.credit.backends`). The reference is only an output oracle here.
 Results are cached per (task, reference, program); every search runs under a :class:`RepairBudget`.
 """
@@ -140,6 +140,7 @@ class CounterfactualLocalizer:
         call_budget = max(floor, min(b.call_budget_s, 0.02 + b.call_budget_factor * slowest))
         screened: list[Repair] = []
         partial: dict[int, int] = {}
+        tried: dict[int, list[int]] = {}  # line -> [variants run, variants passing a failing test]
         done = 0
         rounds = 0
         while done < len(edits) and (done == 0 or time.perf_counter() - t0 < b.max_seconds):
@@ -149,6 +150,9 @@ class CounterfactualLocalizer:
             rounds += 1
             done += len(chunk)
             for e, o in zip(chunk, outs):
+                counts = tried.setdefault(e.line, [0, 0])
+                counts[0] += 1
+                counts[1] += o.all_passed or bool(o.failed_at)
                 if o.all_passed:
                     screened.append(Repair(e, o))
                 elif o.failed_at:
@@ -164,6 +168,7 @@ class CounterfactualLocalizer:
             "repairs": len(verified),
             "partial_lines": sorted(partial)[:10],
         }
+        ev = replace(ev, kills={ln: k / n for ln, (n, k) in tried.items() if n})
         return verified, ev, stats
 
     def _verify(self, task: Task, screened: list[Repair], needed: bool) -> list[Repair]:
@@ -177,13 +182,17 @@ class CounterfactualLocalizer:
 
     @staticmethod
     def rank(repairs: list[Repair], ev: Evidence) -> list[tuple[int, Repair]]:
-        """Repaired lines, best first: the most natural edit, then Ochiai, then the earlier line."""
+        """Repaired lines, best first: the most natural repairing edit (its prior) plus the line's
+        mutant kills (the share of its variants that make a failing test pass), then Ochiai, then
+        the earlier line."""
         best: dict[int, Repair] = {}
         for r in repairs:
             cur = best.get(r.edit.line)
             if cur is None or r.edit.prior > cur.edit.prior:
                 best[r.edit.line] = r
-        order = sorted(best, key=lambda ln: (-best[ln].edit.prior, -ev.ochiai.get(ln, 0.0), ln))
+        order = sorted(
+            best, key=lambda ln: (-(best[ln].edit.prior + ev.kills.get(ln, 0.0)), -ev.ochiai.get(ln, 0.0), ln)
+        )
         return [(ln, best[ln]) for ln in order]
 
     def _choose(

@@ -63,6 +63,7 @@ _METHODS = [
     ("sort",),
 ]
 _FUNCS = [("min", "max"), ("any", "all"), ("sorted", "reversed"), ("int", "round"), ("sum", "len")]
+_ORDER_FREE = ("len", "sum", "min", "max", "set", "sorted", "abs", "int", "str", "float", "any", "all")
 _UNWRAP = ("abs", "sorted", "reversed", "list", "set", "int", "str", "round")
 
 
@@ -102,6 +103,15 @@ class _Scope:
                 self.indexed.setdefault(node.slice.id, set()).add(node.value.id)
         self.names = names
         self.compares = [_u(n) for n in ast.walk(fn) if isinstance(n, ast.Compare)][:4]
+        loads = sorted(
+            (n for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        firsts: dict[str, ast.Name] = {}
+        for n in loads:
+            if n.id in self.params:
+                firsts.setdefault(n.id, n)
+        self.first_use = {id(n) for n in firsts.values()}  # a parameter's first read
         self.strings = sorted(
             {n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and type(n.value) is str and len(n.value) < 20}
         )[:6]
@@ -293,6 +303,9 @@ def _name(node: ast.Name, parent: ast.AST | None, scope: _Scope) -> Iterator[tup
     for other in scope.names:
         if other != node.id:
             yield "wrong_variable", other, 0.5
+    order_free = isinstance(parent, ast.Call) and _u(parent.func) in _ORDER_FREE
+    if id(node) in scope.first_use and not order_free:  # the input sorted first
+        yield "missing_sort", f"sorted({node.id})", 0.4
     for seq in sorted(scope.indexed.get(node.id, ())):
         if not (isinstance(parent, ast.Subscript) and parent.slice is node):
             yield "index_to_seq", f"{seq}[{node.id}]", 0.6

@@ -30,6 +30,8 @@ class Evidence:
     executed: frozenset[int]  # lines the failing tests executed
     ochiai: dict[int, float] = field(default_factory=dict)
     guard_values: tuple[str, ...] = ()
+    kills: dict[int, float] = field(default_factory=dict)  # per line: share of its variants that
+    # make a failing test pass (mutation-based fault localization, Metallaxis-style), after the search
 
 
 def _literal(value: Any) -> str | None:
