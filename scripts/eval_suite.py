@@ -31,7 +31,8 @@ def main() -> None:
     ap.add_argument("--llm-model", default=None, help="llm backend: model folder or registry name")
     ap.add_argument("--label", default=None, help="only cases with this label (single, multi, algorithm)")
     args = ap.parse_args()
-    cases = [json.loads(line) for line in open(args.suite, encoding="utf-8") if line.strip()]
+    with open(args.suite, encoding="utf-8") as f:
+        cases = [json.loads(line) for line in f if line.strip()]
     cases = [c for c in cases if args.label is None or c["label"] == args.label][: args.limit]
     tasks = {}
     for ds in ("humaneval", "mbpp"):
@@ -60,8 +61,16 @@ def main() -> None:
             hit = span is not None and any(span.start_line <= ln <= span.end_line for ln in c["fix_lines"])
             rows.append((c, out, hit, dt))
             if args.misses and span is not None and not hit and c["label"] == "single":
-                print("MISS", c["id"], c["bug_kind"], "fix", c["fix_lines"], "got", span.start_line,
-                      {k: out.evidence.get(k) for k in ("edit", "replacement", "repaired_lines", "tie_break")})
+                print(
+                    "MISS",
+                    c["id"],
+                    c["bug_kind"],
+                    "fix",
+                    c["fix_lines"],
+                    "got",
+                    span.start_line,
+                    {k: out.evidence.get(k) for k in ("edit", "replacement", "repaired_lines", "tie_break")},
+                )
             if args.misses and span is None and c["label"] == "single":
                 print("ABST", c["id"], c["bug_kind"], "fix", c["fix_lines"], out.mode.value, out.reason[:60])
     for label in ("single", "multi", "algorithm"):

@@ -24,7 +24,10 @@ class DevCase:
 
 
 CASES = [
-    DevCase("humaneval", "HumanEval/3", """
+    DevCase(
+        "humaneval",
+        "HumanEval/3",
+        """
 def below_zero(operations):
     balance = 0
     for op in operations:
@@ -32,8 +35,13 @@ def below_zero(operations):
         if balance <= 0:  #<<
             return True
     return False
-""", "wrong_comparison"),
-    DevCase("humaneval", "HumanEval/5", """
+""",
+        "wrong_comparison",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/5",
+        """
 def intersperse(numbers, delimeter):
     out = []
     for i, n in enumerate(numbers):
@@ -41,8 +49,13 @@ def intersperse(numbers, delimeter):
         if i < len(numbers):  #<<
             out.append(delimeter)
     return out
-""", "off_by_one"),
-    DevCase("humaneval", "HumanEval/12", """
+""",
+        "off_by_one",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/12",
+        """
 def longest(strings):
     if not strings:
         return None
@@ -51,42 +64,72 @@ def longest(strings):
         if len(s) >= len(best):  #<<
             best = s
     return best
-""", "wrong_comparison"),
-    DevCase("humaneval", "HumanEval/16", """
+""",
+        "wrong_comparison",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/16",
+        """
 def count_distinct_characters(string):
     return len(set(string.title()))  #<<
-""", "wrong_string_method"),
-    DevCase("humaneval", "HumanEval/26", """
+""",
+        "wrong_string_method",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/26",
+        """
 def remove_duplicates(numbers):
     counts = {}
     for n in numbers:
         counts[n] = counts.get(n, 1) + 1  #<<
     return [n for n in numbers if counts[n] == 1]
-""", "wrong_initial_value"),
-    DevCase("humaneval", "HumanEval/43", """
+""",
+        "wrong_initial_value",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/43",
+        """
 def pairs_sum_to_zero(l):
     for i in range(len(l)):
         for j in range(i, len(l)):  #<<
             if l[i] + l[j] == 0:
                 return True
     return False
-""", "off_by_one"),
-    DevCase("humaneval", "HumanEval/48", """
+""",
+        "off_by_one",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/48",
+        """
 def is_palindrome(text):
     n = len(text)
     for i in range(n // 2):
         if text[i] != text[-i]:  #<<
             return False
     return True
-""", "off_by_one"),
-    DevCase("humaneval", "HumanEval/55", """
+""",
+        "off_by_one",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/55",
+        """
 def fib(n):
     a, b = 0, 1
     for _ in range(n - 1):  #<<
         a, b = b, a + b
     return a
-""", "off_by_one"),
-    DevCase("humaneval", "HumanEval/11", """
+""",
+        "off_by_one",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/11",
+        """
 def string_xor(a, b):
     result = ''
     for x, y in zip(a, b):
@@ -95,8 +138,13 @@ def string_xor(a, b):
         else:
             result += '1'  #<<
     return result
-""", "wrong_constant"),
-    DevCase("humaneval", "HumanEval/63", """
+""",
+        "wrong_constant",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/63",
+        """
 def fibfib(n):
     if n < 2:
         return 0
@@ -104,22 +152,37 @@ def fibfib(n):
     for _ in range(n - 2):
         a, b, c = b, c, a + b + c
     return b  #<<
-""", "wrong_return"),
-    DevCase("humaneval", "HumanEval/67", """
+""",
+        "wrong_return",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/67",
+        """
 def fruit_distribution(s, n):
     total = 0
     for word in s.split(' '):
         if word.isdigit():
             total += int(word)
     return total - n  #<<
-""", "swapped_arguments"),
-    DevCase("humaneval", "HumanEval/72", """
+""",
+        "swapped_arguments",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/72",
+        """
 def will_it_fly(q, w):
     if sum(q) >= w:  #<<
         return False
     return q == q[::-1]
-""", "wrong_comparison"),
-    DevCase("humaneval", "HumanEval/80", """
+""",
+        "wrong_comparison",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/80",
+        """
 def is_happy(s):
     if len(s) < 3:
         return False
@@ -127,20 +190,35 @@ def is_happy(s):
         if s[i] == s[i + 1] or s[i + 1] == s[i + 2]:  #<<
             return False
     return True
-""", "missing_edge_case"),
-    DevCase("mbpp", "Mbpp/17", """
+""",
+        "missing_edge_case",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/17",
+        """
 def square_perimeter(a):
     return 4 + a  #<<
-""", "wrong_operator"),
-    DevCase("mbpp", "Mbpp/11", """
+""",
+        "wrong_operator",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/11",
+        """
 def remove_Occ(s, ch):
     first = s.find(ch)
     last = s.find(ch)  #<<
     if first == -1:
         return s
     return s[:first] + s[first + 1:last] + s[last + 1:]
-""", "wrong_string_method"),
-    DevCase("mbpp", "Mbpp/23", """
+""",
+        "wrong_string_method",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/23",
+        """
 def maximum_Sum(list1):
     best = 0
     for row in list1:
@@ -148,18 +226,33 @@ def maximum_Sum(list1):
         if total < best:  #<<
             best = total
     return best
-""", "wrong_comparison"),
-    DevCase("mbpp", "Mbpp/35", """
+""",
+        "wrong_comparison",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/35",
+        """
 def find_rect_num(n):
     return n * (n - 1)  #<<
-""", "wrong_operator"),
-    DevCase("mbpp", "Mbpp/38", """
+""",
+        "wrong_operator",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/38",
+        """
 def div_even_odd(list1):
     first_even = next((x for x in list1 if x % 2 == 0), -1)
     first_odd = next((x for x in list1 if x % 2 == 1), -1)
     return first_odd / first_even  #<<
-""", "swapped_arguments"),
-    DevCase("mbpp", "Mbpp/32", """
+""",
+        "swapped_arguments",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/32",
+        """
 def max_Prime_Factors(n):
     largest = 1
     d = 2
@@ -171,16 +264,26 @@ def max_Prime_Factors(n):
     if n > 2:  #<<
         largest = n
     return largest
-""", "off_by_one"),
-    DevCase("mbpp", "Mbpp/50", """
+""",
+        "off_by_one",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/50",
+        """
 def min_length_list(input_list):
     best = input_list[0]
     for lst in input_list:
         if len(lst) < len(best):
             best = lst
     return (len(lst), best)  #<<
-""", "wrong_variable"),
-    DevCase("humaneval", "HumanEval/35", """
+""",
+        "wrong_variable",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/35",
+        """
 def max_element(l):
     best = l[0]
     for x in l[1:]:
@@ -188,25 +291,45 @@ def max_element(l):
             best = x
         return best  #<<
     return best
-""", "misplaced_statement"),
-    DevCase("humaneval", "HumanEval/3", """
+""",
+        "misplaced_statement",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/3",
+        """
 def below_zero(operations):
     return operations[0] < 0 if operations else False
-""", "algorithm"),
-    DevCase("humaneval", "HumanEval/13", """
+""",
+        "algorithm",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/13",
+        """
 def greatest_common_divisor(a, b):
     while b:
         a, b = b, a // b  #<<
     return a
-""", "wrong_operator"),
-    DevCase("humaneval", "HumanEval/23", """
+""",
+        "wrong_operator",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/23",
+        """
 def strlen(string):
     count = 1  #<<
     for _ in string:
         count += 1
     return count
-""", "wrong_initial_value"),
-    DevCase("humaneval", "HumanEval/27", """
+""",
+        "wrong_initial_value",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/27",
+        """
 def flip_case(string):
     out = []
     for ch in string:
@@ -215,18 +338,35 @@ def flip_case(string):
         else:
             out.append(ch.upper())
     return ''.join(out)
-""", "wrong_string_method"),
-    DevCase("humaneval", "HumanEval/30", """
+""",
+        "wrong_string_method",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/30",
+        """
 def get_positive(l):
     return [x for x in l if x >= 0]  #<<
-""", "wrong_comparison"),
-    DevCase("humaneval", "HumanEval/34", """
+""",
+        "wrong_comparison",
+    ),
+    DevCase(
+        "humaneval",
+        "HumanEval/34",
+        """
 def unique(l):
     return list(dict.fromkeys(l))  #<<
-""", "missing_sort"),
-    DevCase("mbpp", "Mbpp/14", """
+""",
+        "missing_sort",
+    ),
+    DevCase(
+        "mbpp",
+        "Mbpp/14",
+        """
 def find_Volume(l, b, h):
     area = l * b
     return area * h / 3  #<<
-""", "wrong_constant"),
+""",
+        "wrong_constant",
+    ),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -30,10 +31,10 @@ def test_parse_line_is_strict():
 
 
 class _Fake(BaseHTTPRequestHandler):
-    replies: list[str] = []
-    seen: list[dict] = []
+    replies: ClassVar[list[str]] = []
+    seen: ClassVar[list[dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Fake.seen.append({"path": self.path, **body})
         data = json.dumps({"choices": [{"message": {"role": "assistant", "content": _Fake.replies.pop(0)}}]})

@@ -43,10 +43,14 @@ def test_statement_edits():
     assert v[_with(5, "            total -= x")] == ("aug_op", 5)
     assert v[_with(5, "            pass")] == ("delete", 5)
     assert v[_with(4, "        if True:")] == ("drop_condition", 4)
-    out_of_loop = "def f(a, b):\n    total = 0\n    for x in a:\n        total += x\n        b += 1\n    return total\n"
+    out_of_loop = (
+        "def f(a, b):\n    total = 0\n    for x in a:\n        total += x\n        b += 1\n    return total\n"
+    )
     moved = "def f(a, b):\n    total = 0\n    for x in a:\n        total += x\n    b += 1\n    return total\n"
     assert _variants(out_of_loop)[moved] == ("move_out_of_loop", 5)
-    swapped = "def f(a, b):\n    total = 0\n    for x in a:\n        b += 1\n        total += x\n    return total\n"
+    swapped = (
+        "def f(a, b):\n    total = 0\n    for x in a:\n        b += 1\n        total += x\n    return total\n"
+    )
     assert _variants(out_of_loop)[swapped] == ("swap_statements", 4)
 
 

@@ -126,7 +126,10 @@ def test_config_and_reward_are_checked(sandbox, tmp_path):
     )
     assert ok.loss_type == "grpo" and ok.credit_scheme == "egca" and ok.credit_normalizer == "conserve"
     assert ok.credit_localizer == "auto" and ok.credit_abstain == "uniform"
-    for field, value, match in (("credit_abstain", "skip", "credit_abstain"), ("credit_localizer", "x", "localizer")):
+    for field, value, match in (
+        ("credit_abstain", "skip", "credit_abstain"),
+        ("credit_localizer", "x", "localizer"),
+    ):
         bad_credit = EGCAConfig(
             output_dir=str(tmp_path / "c"),
             use_cpu=True,

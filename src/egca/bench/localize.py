@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from egca.bench.mutants import Mutant, mutants, restyle
-from egca.credit.constraints import ConstraintConfig
 from egca.credit.backends import make_localizer
+from egca.credit.constraints import ConstraintConfig
 from egca.credit.localize import Localization
 from egca.credit.types import Mode
 from egca.execution import ExecJob, Limits, Sandbox
@@ -120,7 +120,9 @@ def bench_localize(
         backend = make_localizer(localizer, sandbox, ConstraintConfig() if constraints else None)
         with ThreadPoolExecutor(sandbox.n_workers) as pool:
             locs = list(
-                pool.map(lambda cr: backend.localize(cr[0].task, cr[0].mutant.source, cr[1]), zip(cases, runs))
+                pool.map(
+                    lambda cr: backend.localize(cr[0].task, cr[0].mutant.source, cr[1]), zip(cases, runs)
+                )
             )
     elapsed = time.perf_counter() - t0
     modes = Counter(loc.mode.value for loc in locs)

@@ -27,7 +27,9 @@ def abstained(credit: RolloutCredit) -> bool:
 def apply(advantages: torch.Tensor, credits: Sequence[RolloutCredit], policy: str) -> torch.Tensor:
     """``advantages`` (one per rollout) after the abstention ``policy``; the input is not modified."""
     if policy not in ABSTAIN_POLICIES:
-        raise ValueError(f"unknown abstention policy {policy!r} (expected one of {', '.join(ABSTAIN_POLICIES)})")
+        raise ValueError(
+            f"unknown abstention policy {policy!r} (expected one of {', '.join(ABSTAIN_POLICIES)})"
+        )
     if len(credits) != advantages.shape[0]:
         raise ValueError(f"{len(credits)} credits for {advantages.shape[0]} advantages")
     if policy == "uniform":

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from egca.credit.divergence import ProgramIndex
 from egca.credit.backends import LocalizerBackend
+from egca.credit.divergence import ProgramIndex
 from egca.credit.localize import Localization, lacks_calls
 from egca.credit.spans import char_offsets_of_ids, code_span_to_tokens, statement_token_spans
 from egca.credit.types import RolloutCredit, TokenSpan

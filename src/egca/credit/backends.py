@@ -71,7 +71,9 @@ class AutoLocalizer:
         if loc.span is None or len(candidates) < 2:
             return loc
         t = loc.analysis_s
-        votes: list[tuple[str, Localization]] = [("trace", self.trace.localize(task, program, result, siblings))]
+        votes: list[tuple[str, Localization]] = [
+            ("trace", self.trace.localize(task, program, result, siblings))
+        ]
         if self.llm is not None:
             votes.append(("llm", self.llm.localize(task, program, result, siblings)))
         for name, other in votes:
@@ -83,7 +85,10 @@ class AutoLocalizer:
             if pick is not None:
                 span = Span(**pick["span"])
                 return replace(
-                    loc, span=span, analysis_s=t, evidence={**loc.evidence, "tie_break": name, "line": pick["line"]}
+                    loc,
+                    span=span,
+                    analysis_s=t,
+                    evidence={**loc.evidence, "tie_break": name, "line": pick["line"]},
                 )
         return replace(loc, analysis_s=t, evidence={**loc.evidence, "tie_break": "prior"})
 
@@ -109,6 +114,10 @@ def make_localizer(
         return LLMLocalizer(sandbox, llm)
     if name == "auto":
         return AutoLocalizer(
-            sandbox, constraints, budget, max_siblings, LLMLocalizer(sandbox, llm) if llm is not None else None
+            sandbox,
+            constraints,
+            budget,
+            max_siblings,
+            LLMLocalizer(sandbox, llm) if llm is not None else None,
         )
     raise ValueError(f"unknown localizer {name!r} (expected one of {', '.join(BACKENDS)})")

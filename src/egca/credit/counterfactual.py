@@ -85,7 +85,9 @@ class CounterfactualLocalizer:
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:
-            return replace(hit, analysis_s=time.perf_counter() - t0, evidence={**hit.evidence, "cached": True})
+            return replace(
+                hit, analysis_s=time.perf_counter() - t0, evidence={**hit.evidence, "cached": True}
+            )
         if result is None or lacks_calls(result):
             result = self.sandbox.run(ExecJob.for_task(task, program, record_calls=True))
         loc = self._localize(task, program, result, t0)

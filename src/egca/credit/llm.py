@@ -30,7 +30,9 @@ SYSTEM = (
     "expected and the actual output, and a correct reference solution. Answer with the number of the "
     "single line of the program that contains the bug, as 'LINE: <number>', and nothing else."
 )
-_REPLY = re.compile(r"^\s*(?:\**\s*line\s*(?:number)?\s*[:#=]?\s*\**\s*)?(\d+)\s*\**\s*\.?\s*$", re.IGNORECASE)
+_REPLY = re.compile(
+    r"^\s*(?:\**\s*line\s*(?:number)?\s*[:#=]?\s*\**\s*)?(\d+)\s*\**\s*\.?\s*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ def parse_line(reply: str, program: str) -> int | None:
     return line
 
 
-def build_messages(program: str, call: str, expected: str, actual: str, reference: str) -> list[dict[str, str]]:
+def build_messages(
+    program: str, call: str, expected: str, actual: str, reference: str
+) -> list[dict[str, str]]:
     """The chat messages of one query."""
     numbered = "\n".join(f"{i:3d} | {ln}" for i, ln in enumerate(program.splitlines(), 1))
     user = (
@@ -90,7 +94,7 @@ def server_generate(config: LLMConfig) -> Callable[[list[dict[str, str]]], str]:
             }
         ).encode()
         req = urllib.request.Request(endpoint, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=config.timeout_s) as resp:  # noqa: S310 (configured URL)
+        with urllib.request.urlopen(req, timeout=config.timeout_s) as resp:
             data = json.loads(resp.read().decode("utf-8"))
         return str(data["choices"][0]["message"]["content"])
 
@@ -111,7 +115,9 @@ def hf_generate(config: LLMConfig) -> Callable[[list[dict[str, str]]], str]:
     model.eval()
 
     def generate(messages: list[dict[str, str]]) -> str:
-        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        enc: Any = tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         ids = enc["input_ids"]
         with torch.no_grad():
             out = model.generate(
@@ -194,7 +200,9 @@ class LLMLocalizer:
         try:
             reply = self._gen()(messages)
         except Exception as e:  # a dead server or a broken model: abstain, never crash training
-            return Localization(Mode.LOGIC, fallback=True, reason="abstain:llm_error", evidence={"error": str(e)[:200]})
+            return Localization(
+                Mode.LOGIC, fallback=True, reason="abstain:llm_error", evidence={"error": str(e)[:200]}
+            )
         line = parse_line(reply, program)
         evidence = {"method": "llm", "reply": reply[:200]}
         if line is None:

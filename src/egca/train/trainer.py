@@ -29,11 +29,11 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from egca.credit.assign import REFERENCE_SOURCES, analyze_group
-from egca.credit.constraints import ConstraintConfig
 from egca.credit.abstain import ABSTAIN_POLICIES, abstain_rate
 from egca.credit.abstain import apply as apply_abstention
+from egca.credit.assign import REFERENCE_SOURCES, analyze_group
 from egca.credit.backends import BACKENDS, DEFAULT_BACKEND, make_localizer
+from egca.credit.constraints import ConstraintConfig
 from egca.credit.counterfactual import RepairBudget
 from egca.credit.llm import LLMConfig
 from egca.credit.operator import TokenAdvantages, normalizer_settings, token_advantages
@@ -71,7 +71,9 @@ class EGCAConfig(GRPOConfig):
     )
     credit_max_variants: int = field(default=400, metadata={"help": "repair search: variants per rollout"})
     credit_max_seconds: float = field(default=2.0, metadata={"help": "repair search: seconds per rollout"})
-    credit_llm_model: str | None = field(default=None, metadata={"help": "llm localizer: model folder or name"})
+    credit_llm_model: str | None = field(
+        default=None, metadata={"help": "llm localizer: model folder or name"}
+    )
     credit_llm_url: str | None = field(default=None, metadata={"help": "llm localizer: server base URL"})
 
 
@@ -126,7 +128,10 @@ class EGCAGRPOTrainer(GRPOTrainer):
             raise ValueError(
                 f"credit_abstain={self.credit_abstain!r}: expected one of {', '.join(ABSTAIN_POLICIES)}"
             )
-        llm_model, llm_url = getattr(config, "credit_llm_model", None), getattr(config, "credit_llm_url", None)
+        llm_model, llm_url = (
+            getattr(config, "credit_llm_model", None),
+            getattr(config, "credit_llm_url", None),
+        )
         self.localizer = make_localizer(
             getattr(config, "credit_localizer", DEFAULT_BACKEND),
             self.code_reward.sandbox,

@@ -20,7 +20,7 @@ from egca.execution import ExecJob, Sandbox, Status
 from egca.execution.job import Limits
 from egca.tasks.task import Task, TestCase
 
-_DRIVER = '''
+_DRIVER = """
 
 def __egca_batch_driver(__entry, __sources, __budget):
     import signal as _signal
@@ -69,7 +69,7 @@ def __egca_batch_driver(__entry, __sources, __budget):
 
 
 __egca_select, __egca_begin, __egca_end, @ENTRY@ = __egca_batch_driver(@ARGS@)
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,12 @@ def run_variants(
                 outcomes[v] = _outcome(part)
             # the variant whose step the child died on is not run again
             killed = [
-                v for j, v in enumerate(chunk)
-                if any(s in (Status.TIMEOUT, Status.CRASHED, Status.MEMORY) for s in statuses[j * width : (j + 1) * width])
+                v
+                for j, v in enumerate(chunk)
+                if any(
+                    s in (Status.TIMEOUT, Status.CRASHED, Status.MEMORY)
+                    for s in statuses[j * width : (j + 1) * width]
+                )
             ]
             todo = [v for v in todo if v not in killed]
     return [o if o is not None else VariantOutcome(frozenset(), 0, "timeout") for o in outcomes]

@@ -50,7 +50,7 @@ _BIN = {
 }
 _ORDERED = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 # method families: a wrong method of the right family is a common slip
-_METHODS = [
+_METHODS: list[tuple[str, ...]] = [
     ("lower", "upper", "casefold", "title", "capitalize", "swapcase"),
     ("find", "index", "rfind", "rindex", "count"),
     ("append", "extend"),
@@ -62,7 +62,13 @@ _METHODS = [
     ("remove", "discard"),
     ("sort",),
 ]
-_FUNCS = [("min", "max"), ("any", "all"), ("sorted", "reversed"), ("int", "round"), ("sum", "len")]
+_FUNCS: list[tuple[str, ...]] = [
+    ("min", "max"),
+    ("any", "all"),
+    ("sorted", "reversed"),
+    ("int", "round"),
+    ("sum", "len"),
+]
 _ORDER_FREE = ("len", "sum", "min", "max", "set", "sorted", "abs", "int", "str", "float", "any", "all")
 _UNWRAP = ("abs", "sorted", "reversed", "list", "set", "int", "str", "round")
 
@@ -81,7 +87,11 @@ def _u(node: ast.AST) -> str:
 def _p(node: ast.AST) -> str:
     """Source of ``node`` safe to embed in a larger expression."""
     text = _u(node)
-    return text if isinstance(node, (ast.Name, ast.Constant, ast.Call, ast.Subscript, ast.Attribute)) else f"({text})"
+    return (
+        text
+        if isinstance(node, (ast.Name, ast.Constant, ast.Call, ast.Subscript, ast.Attribute))
+        else f"({text})"
+    )
 
 
 class _Scope:
@@ -113,7 +123,11 @@ class _Scope:
                 firsts.setdefault(n.id, n)
         self.first_use = {id(n) for n in firsts.values()}  # a parameter's first read
         self.strings = sorted(
-            {n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and type(n.value) is str and len(n.value) < 20}
+            {
+                n.value
+                for n in ast.walk(fn)
+                if isinstance(n, ast.Constant) and type(n.value) is str and len(n.value) < 20
+            }
         )[:6]
         # constants of a literal-only assignment (``a, b = 0, 1``): changing one compensates more
         # often than it fixes, so these edits rank below others
@@ -122,7 +136,11 @@ class _Scope:
             for n in ast.walk(fn)
             if isinstance(n, ast.Assign)
             for c in ast.walk(n.value)
-            if isinstance(c, ast.Constant) and all(isinstance(x, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp, ast.USub, ast.expr_context)) for x in ast.walk(n.value))
+            if isinstance(c, ast.Constant)
+            and all(
+                isinstance(x, (ast.Constant, ast.Tuple, ast.List, ast.UnaryOp, ast.USub, ast.expr_context))
+                for x in ast.walk(n.value)
+            )
         }
 
 
@@ -193,8 +211,8 @@ def _alternatives(node: ast.expr, parent: ast.AST | None, scope: _Scope) -> Iter
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         yield "drop_minus", _p(node.operand), 0.5
     elif isinstance(node, ast.BinOp):
-        for op in _BIN.get(type(node.op), ()):
-            yield "arith_op", _u(ast.BinOp(node.left, op(), node.right)), 0.8
+        for new_op in _BIN.get(type(node.op), ()):
+            yield "arith_op", _u(ast.BinOp(node.left, new_op(), node.right)), 0.8
         if isinstance(node.op, _ORDERED):
             yield "swap_operands", _u(ast.BinOp(node.right, node.op, node.left)), 0.5
         if isinstance(node.op, (ast.Add, ast.Sub)):  # drop one operand of a sum
@@ -209,7 +227,11 @@ def _alternatives(node: ast.expr, parent: ast.AST | None, scope: _Scope) -> Iter
     elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
         if isinstance(node.slice, ast.Name) and node.slice.id in scope.names:
             yield "seq_to_index", node.slice.id, 0.6
-        if isinstance(node.slice, ast.Slice) and node.slice.step is None and (node.slice.lower or node.slice.upper):
+        if (
+            isinstance(node.slice, ast.Slice)
+            and node.slice.step is None
+            and (node.slice.lower or node.slice.upper)
+        ):
             yield "drop_slice", _p(node.value), 0.3
     elif isinstance(node, ast.Call):
         yield from _call(node, scope)
@@ -229,17 +251,19 @@ def _alternatives(node: ast.expr, parent: ast.AST | None, scope: _Scope) -> Iter
             if cmp != _u(node):
                 yield "add_clause", f"{_p(node)} and {cmp}", 0.3
                 yield "add_clause", f"{_p(node)} or {cmp}", 0.2
-    if isinstance(parent, ast.For) and parent.iter is node:
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("range", "enumerate", "sorted")):
-            yield "missing_sort", f"sorted({_u(node)})", 0.5
-            yield "reverse", f"reversed({_u(node)})", 0.3
+    ordered = isinstance(node, ast.Call) and _u(node.func) in ("range", "enumerate", "sorted")
+    if isinstance(parent, ast.For) and parent.iter is node and not ordered:
+        yield "missing_sort", f"sorted({_u(node)})", 0.5
+        yield "reverse", f"reversed({_u(node)})", 0.3
     if isinstance(parent, ast.Return) and not isinstance(node, ast.Constant):
         yield "return_not", f"not {_p(node)}", 0.3
         yield "missing_sort", f"sorted({_u(node)})", 0.3
         yield "reverse", f"{_p(node)}[::-1]", 0.3
     ctx = _numeric_context(node, parent)
-    if ctx and not isinstance(node, (ast.Constant, ast.Slice, ast.Compare, ast.BoolOp)) and not (
-        isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+    if (
+        ctx
+        and not isinstance(node, (ast.Constant, ast.Slice, ast.Compare, ast.BoolOp))
+        and not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
     ):
         yield "off_by_one", f"{_p(node)} + 1", ctx
         yield "off_by_one", f"{_p(node)} - 1", ctx
@@ -289,10 +313,10 @@ def _constant(node: ast.Constant, scope: _Scope) -> Iterator[tuple[str, str, flo
         if len(v) == 1 and v.isalpha():
             yield "constant", repr(v.swapcase()), 0.4
     elif v is None:
-        for alt in ("0", "''", "[]", "-1"):
-            yield "constant", alt, 0.4
-        for alt in ("True", "False", *map(repr, scope.strings), *scope.names):  # ``None`` for a value
-            yield "constant", alt, 0.6
+        for text in ("0", "''", "[]", "-1"):
+            yield "constant", text, 0.4
+        for text in ("True", "False", *map(repr, scope.strings), *scope.names):  # ``None`` for a value
+            yield "constant", text, 0.6
 
 
 def _name(node: ast.Name, parent: ast.AST | None, scope: _Scope) -> Iterator[tuple[str, str, float]]:
@@ -322,7 +346,11 @@ def _call(node: ast.Call, scope: _Scope) -> Iterator[tuple[str, str, float]]:
     f = node.func
     if isinstance(f, ast.Attribute):
         for alt in _family(f.attr, _METHODS):
-            yield "method", _u(ast.Call(ast.Attribute(f.value, alt, ast.Load()), node.args, node.keywords)), 0.9
+            yield (
+                "method",
+                _u(ast.Call(ast.Attribute(f.value, alt, ast.Load()), node.args, node.keywords)),
+                0.9,
+            )
         if f.attr == "sort":
             rev = [k for k in node.keywords if k.arg == "reverse"]
             kws = [k for k in node.keywords if k.arg != "reverse"]

@@ -37,7 +37,9 @@ class Evidence:
 def _literal(value: Any) -> str | None:
     """A short Python literal for ``value`` (a guard clause's return value), or None."""
     ok = isinstance(value, _GUARD_TYPES) or (
-        isinstance(value, (list, tuple)) and len(value) <= 4 and all(isinstance(v, _GUARD_TYPES) for v in value)
+        isinstance(value, (list, tuple))
+        and len(value) <= 4
+        and all(isinstance(v, _GUARD_TYPES) for v in value)
     )
     if not ok:
         return None
@@ -55,7 +57,9 @@ def _reference_values(sandbox: Sandbox, task: Task, calls: Sequence[tuple[Any, .
     if not task.reference or not calls:
         return []
     tests = tuple(TestCase(i, kind="call", args=a) for i, a in enumerate(calls))
-    res = sandbox.run(ExecJob(task.reference, tests, entry_point=task.entry_point, setup=task.setup, capture=True))
+    res = sandbox.run(
+        ExecJob(task.reference, tests, entry_point=task.entry_point, setup=task.setup, capture=True)
+    )
     return [t.output for t in res.tests if t.status is Status.PASSED]
 
 
@@ -92,4 +96,3 @@ def gather(sandbox: Sandbox, task: Task, program: str, result: ExecResult) -> Ev
         if lit is not None and lit not in values:
             values.append(lit)
     return Evidence(failing, passing, executed, ochiai, tuple(values[:3]))
-

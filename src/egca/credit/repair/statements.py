@@ -7,6 +7,7 @@ insertion is credited to the statement right after the insertion point (the suit
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator, Sequence
 
 from egca.credit.repair.edits import _BIN, Edit, walk_own
@@ -75,11 +76,16 @@ def statement_edits(
             if isinstance(stmt, (ast.If, ast.While)) and isinstance(stmt.test, ast.expr):
                 hdr = stmt.test
                 for value in ("True", "False"):
-                    region = (hdr.lineno, hdr.end_lineno or hdr.lineno, hdr.col_offset, hdr.end_col_offset or 0)
+                    region = (
+                        hdr.lineno,
+                        hdr.end_lineno or hdr.lineno,
+                        hdr.col_offset,
+                        hdr.end_col_offset or 0,
+                    )
                     if isinstance(stmt, ast.While) and value == "True":
                         continue
                     yield Edit("drop_condition", region, hdr.lineno, value, 0.3)
-        for first, second in zip(body, body[1:]):
+        for first, second in itertools.pairwise(body):
             if first in own and second in own and isinstance(first, _SIMPLE) and isinstance(second, _SIMPLE):
                 a1, b1 = _block(first)
                 a2, b2 = _block(second)
@@ -113,7 +119,9 @@ def _loop_moves(fn: ast.AST, lines: list[str]) -> Iterator[Edit]:
                     yield Edit("move_into_loop", _region(nxt), nxt.lineno, "", 0.5, _join(new))
 
 
-def _guards(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], values: Sequence[str]) -> Iterator[Edit]:
+def _guards(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], values: Sequence[str]
+) -> Iterator[Edit]:
     """``if <edge case>: return <value>`` before the first statement of the function."""
     body = fn.body
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
