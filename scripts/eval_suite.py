@@ -88,6 +88,14 @@ def main() -> None:
             f"time median={statistics.median(times) * 1000:.0f}ms p95={times[int(0.95 * (len(times) - 1))] * 1000:.0f}ms "
             f"modes={dict(Counter(r[1].mode.value for r in rs))}"
         )
+        amb = [r for r in preds if len(r[1].evidence.get("repaired_lines") or ()) > 1]
+        if amb:
+            print(
+                f"  {label}: {len(amb)} predictions chose among several repaired lines "
+                f"(precision {sum(r[2] for r in amb) / len(amb):.1%}; tie-breaks "
+                f"{dict(Counter(r[1].evidence.get('tie_break') for r in amb))}); "
+                f"the others {sum(r[2] for r in preds if r not in amb)}/{len(preds) - len(amb)}"
+            )
 
 
 if __name__ == "__main__":
