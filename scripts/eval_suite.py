@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--misses", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="one line per case as it is done")
     ap.add_argument("--llm-model", default=None, help="llm backend: model folder or registry name")
     ap.add_argument("--label", default=None, help="only cases with this label (single, multi, algorithm)")
     args = ap.parse_args()
@@ -60,6 +61,11 @@ def main() -> None:
             span = out.span
             hit = span is not None and any(span.start_line <= ln <= span.end_line for ln in c["fix_lines"])
             rows.append((c, out, hit, dt))
+            if args.verbose:
+                got = None if span is None else span.start_line
+                print(
+                    c["id"], "fix", c["fix_lines"], "got", got, "hit" if hit else "", f"{dt:.1f}s", flush=True
+                )
             if args.misses and span is not None and not hit and c["label"] == "single":
                 print(
                     "MISS",
