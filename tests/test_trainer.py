@@ -187,6 +187,9 @@ BAD_SETTINGS = {  # setting -> a fragment of the error it gets
     "lam of soft": ({"credit_scheme": "soft", "credit_lam": 0.3}, "prefix_credit"),
     "alpha range": ({"credit_scheme": "soft", "credit_alpha": 1.5}, r"\[0, 1\]"),
     "negative lam": ({"credit_scheme": "prefix_credit", "credit_lam": -1.0}, ">= 0"),
+    "unknown localizer": ({"credit_localizer": "x"}, "unknown localizer"),
+    "unknown abstention": ({"credit_abstain": "skip"}, "credit_abstain='skip'"),
+    "no variants": ({"credit_max_variants": 0}, "credit_max_variants"),
 }
 
 

@@ -199,7 +199,8 @@ def _find_task(task_id: str) -> Any:
 
 
 def cmd_localize(args: argparse.Namespace) -> int:
-    from egca.credit.localize import Localizer
+    from egca.credit.backends import make_localizer
+    from egca.credit.llm import LLMConfig
     from egca.execution import Sandbox
     from egca.tasks.extract import build_program
     from egca.tasks.split import split_tests
@@ -220,7 +221,13 @@ def cmd_localize(args: argparse.Namespace) -> int:
     with Sandbox(workers=2, limits=_limits(args)) as sandbox:
         from egca.credit.constraints import ConstraintConfig
 
-        loc = Localizer(sandbox, None if args.no_constraints else ConstraintConfig()).localize(task, program)
+        llm = LLMConfig(model=args.llm_model, url=args.llm_url) if (args.llm_model or args.llm_url) else None
+        constraints = None if args.no_constraints else ConstraintConfig()
+        try:
+            localizer = make_localizer(args.localizer, sandbox, constraints, llm=llm)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        loc = localizer.localize(task, program)
     out = loc.to_dict()
     out["analysis_ms"] = round(loc.analysis_s * 1000, 2)
     if args.json:
@@ -470,6 +477,14 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument(
         "--no-constraints", action="store_true", help="constraint checks and comparability gate off"
     )
+    lo.add_argument(
+        "--localizer",
+        default="auto",
+        choices=("auto", "counterfactual", "trace", "llm"),
+        help="auto (repair search, trace tie-break), counterfactual, trace (earliest divergence), llm",
+    )
+    lo.add_argument("--llm-model", default=None, help="llm: a local HF model folder or registry name")
+    lo.add_argument("--llm-url", default=None, help="llm: an OpenAI-compatible server base URL (.../v1)")
     limits(lo)
     lo.add_argument("--json", action="store_true")
     lo.set_defaults(func=cmd_localize)

@@ -54,7 +54,11 @@ def _localize_parser(p: argparse.ArgumentParser) -> None:
         "(without it: the mutant report; with it, --limit keeps the first N cases of each tier)",
     )
     p.add_argument("--suite-file", default=None, help="a suite file (JSON Lines) for the tier")
-    p.add_argument("--localizer", default="trace", help="--suite: localizer backend by name")
+    p.add_argument(
+        "--localizer", default="trace", help="--suite: localizer backend (trace, counterfactual, auto, llm)"
+    )
+    p.add_argument("--llm-model", default=None, help="--suite: the llm backend's model (folder or name)")
+    p.add_argument("--llm-url", default=None, help="--suite: the llm backend's OpenAI-compatible server")
     _workers(p)
 
 
@@ -92,7 +96,10 @@ def _localize_suite(args: argparse.Namespace) -> Report:
             if args.suite != "all":
                 raise ValueError(str(e)) from e
             missing.append(str(e))
-    report = bench_suite(tiers, localizer=args.localizer, workers=args.workers)
+    from egca.credit.llm import LLMConfig
+
+    llm = LLMConfig(model=args.llm_model, url=args.llm_url) if (args.llm_model or args.llm_url) else None
+    report = bench_suite(tiers, localizer=args.localizer, workers=args.workers, llm=llm)
     report["missing_tiers"] = missing
     report["lines"] = [f"note: {m}" for m in missing] + report["lines"]
     return report

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from egca.bench.mutants import Mutant, mutants, restyle
+from egca.credit.backends import make_localizer
 from egca.credit.constraints import ConstraintConfig
-from egca.credit.localize import Localization, Localizer
+from egca.credit.localize import Localization
 from egca.credit.types import Mode
 from egca.execution import ExecJob, Limits, Sandbox
 from egca.tasks import Task, load_tasks
@@ -101,8 +102,10 @@ def bench_localize(
     workers: int | None = None,
     timeout_s: float = 1.0,
     constraints: bool = True,
+    localizer: str = "trace",
 ) -> dict[str, Any]:
-    """Run the benchmark and return the report (``report["lines"]`` is the printable summary)."""
+    """Run the benchmark and return the report (``report["lines"]`` is the printable summary);
+    ``localizer``: a backend of :data:`egca.credit.backends.BACKENDS`."""
     tasks: list[Task] = []
     for name in datasets:
         tasks += [t for t in load_tasks(name, limit=limit) if t.reference]
@@ -114,11 +117,11 @@ def bench_localize(
         workers=workers, limits=Limits(timeout_s=timeout_s, total_timeout_s=4 * timeout_s)
     ) as sandbox:
         runs = sandbox.run_many([ExecJob.for_task(c.task, c.mutant.source, record_calls=True) for c in cases])
-        localizer = Localizer(sandbox, ConstraintConfig() if constraints else None)
+        backend = make_localizer(localizer, sandbox, ConstraintConfig() if constraints else None)
         with ThreadPoolExecutor(sandbox.n_workers) as pool:
             locs = list(
                 pool.map(
-                    lambda cr: localizer.localize(cr[0].task, cr[0].mutant.source, cr[1]), zip(cases, runs)
+                    lambda cr: backend.localize(cr[0].task, cr[0].mutant.source, cr[1]), zip(cases, runs)
                 )
             )
     elapsed = time.perf_counter() - t0
@@ -149,6 +152,7 @@ def bench_localize(
         )
     report = _report(len(cases), modes, rows, elapsed, datasets)
     report["constraints"] = constraints
+    report["localizer"] = localizer
     report["lines"].insert(0, f"constraint checks and comparability gate: {'on' if constraints else 'off'}")
     return report
 

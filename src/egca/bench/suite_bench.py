@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -29,7 +29,9 @@ from egca.bench.suite_score import (
     score_by_kind,
     score_other_labels,
 )
-from egca.credit.localize import Localization, Localizer
+from egca.credit.backends import BACKENDS, make_localizer
+from egca.credit.llm import LLMConfig
+from egca.credit.localize import Localization
 from egca.execution import ExecJob, ExecResult, Limits, Sandbox
 from egca.execution.references import prepare_tasks
 from egca.tasks import Task, load_tasks
@@ -42,10 +44,8 @@ class LocalizerLike(Protocol):
     ) -> Localization: ...
 
 
-LOCALIZERS: dict[str, Callable[[Sandbox], LocalizerLike]] = {
-    "trace": lambda sandbox: Localizer(sandbox),
-}
-"""Localizer backends by name (``--localizer``); each builds a localizer on a sandbox."""
+LOCALIZERS = BACKENDS
+"""Localizer backends by name (``--localizer``), built by :func:`egca.credit.backends.make_localizer`."""
 
 BASELINES = ("last line", "random line", "ochiai top-1")
 MAX_SPECTRUM_TESTS = 48  # per-test coverage runs per case (failing tests first)
@@ -218,14 +218,16 @@ def bench_suite(
     workers: int | None = None,
     timeout_s: float = 2.0,
     seed: int = 0,
+    llm: LLMConfig | None = None,
 ) -> dict[str, Any]:
-    """Run every tier; the report holds the numbers per tier and printable Markdown ``lines``."""
+    """Run every tier; the report holds the numbers per tier and printable Markdown ``lines``.
+    ``llm``: the debugger model of the ``llm`` backend (and a tie-breaker of ``auto``)."""
     if localizer not in LOCALIZERS:
         raise ValueError(f"unknown localizer {localizer!r} (known: {', '.join(LOCALIZERS)})")
     report: dict[str, Any] = {"localizer": localizer, "tiers": {}, "lines": []}
     limits = Limits(timeout_s=timeout_s, total_timeout_s=30 * timeout_s)
     with Sandbox(workers=workers, limits=limits) as sandbox:
-        loc = LOCALIZERS[localizer](sandbox)
+        loc: LocalizerLike = make_localizer(localizer, sandbox, llm=llm)
         tasks = TaskSource(sandbox)
         for tier, cases in tiers.items():
             t0 = time.perf_counter()

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from egca.credit.backends import LocalizerBackend
 from egca.credit.divergence import ProgramIndex
-from egca.credit.localize import Localization, Localizer, lacks_calls
+from egca.credit.localize import Localization, lacks_calls
 from egca.credit.spans import char_offsets_of_ids, code_span_to_tokens, statement_token_spans
 from egca.credit.types import RolloutCredit, TokenSpan
 from egca.execution import ExecJob, ExecResult
@@ -75,7 +76,7 @@ REFERENCE_SOURCES: tuple[str, ...] = ("curated+siblings", "curated", "siblings")
 
 
 def analyze_group(
-    localizer: Localizer,
+    localizer: LocalizerBackend,
     task: Task,
     completions: Sequence[str],
     completion_ids: Sequence[Sequence[int]],
@@ -161,7 +162,7 @@ def _aligned(program: Program, text: str) -> Program:
 
 
 def _localize_all(
-    localizer: Localizer,
+    localizer: LocalizerBackend,
     task: Task,
     sources: Sequence[str],
     results: Sequence[ExecResult],

@@ -43,6 +43,8 @@ def postfix(logs: dict[str, Any]) -> dict[str, str]:
         fields["localized"] = f"{logs['egca/localized']:.0%}"
     if logs.get("egca/unmapped"):  # spans found but not mapped to tokens: shown only when it happens
         fields["UNMAPPED"] = f"{logs['egca/unmapped']:.0%}"
+    if "egca/abstain_rate" in logs:
+        fields["abstain"] = f"{logs['egca/abstain_rate']:.0%}"
     if "eval_egca/pass_rate" in logs:
         fields["eval pass"] = f"{logs['eval_egca/pass_rate']:.0%}"
     if "step_time" in logs:

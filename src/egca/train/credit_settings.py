@@ -21,7 +21,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from egca.credit.abstain import ABSTAIN_POLICIES
 from egca.credit.assign import REFERENCE_SOURCES
+from egca.credit.backends import BACKENDS, DEFAULT_BACKEND
 from egca.credit.operator import NORMALIZERS, normalizer_settings
 from egca.credit.schemes import SCHEMES
 
@@ -137,3 +139,15 @@ def credit_route(scheme: str, normalizer: str, config: Any = None) -> str:
     if readers or scheme not in MASK_SCHEMES:
         return "per_token"
     return "mask"
+
+
+def check_localizer_settings(config: Any) -> None:
+    """Refuse an unknown localizer backend or abstention policy, or a budget that cannot work."""
+    backend = getattr(config, "credit_localizer", DEFAULT_BACKEND)
+    if backend not in BACKENDS:
+        raise ValueError(f"credit_localizer={backend!r}: unknown localizer; known: {', '.join(BACKENDS)}")
+    policy = getattr(config, "credit_abstain", "uniform")
+    if policy not in ABSTAIN_POLICIES:
+        raise ValueError(f"credit_abstain={policy!r}: expected one of {', '.join(ABSTAIN_POLICIES)}")
+    if getattr(config, "credit_max_variants", 400) < 1 or getattr(config, "credit_max_seconds", 2.0) <= 0:
+        raise ValueError("credit_max_variants must be >= 1 and credit_max_seconds > 0")

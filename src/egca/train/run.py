@@ -49,6 +49,12 @@ class TrainSettings:
     credit_alpha: float | None = None  # soft: weight of the tokens outside the span (None: 0.5)
     credit_lam: float | None = None  # prefix_credit: λ, the prefix gets λ·|A| (None: 0.5)
     reward: str = "binary"  # binary (every test passes) or fraction (share of tests passed)
+    credit_localizer: str = "auto"  # auto, counterfactual, trace (earliest divergence) or llm
+    credit_abstain: str = "uniform"  # a rollout the localizer abstains on: uniform (GRPO) or zero
+    credit_max_variants: int = 400  # repair search budget per failing rollout
+    credit_max_seconds: float = 2.0  # repair search time budget per failing rollout (seconds)
+    credit_llm_model: str | None = None  # llm localizer: a model folder or registry name
+    credit_llm_url: str | None = None  # llm localizer: an OpenAI-compatible server base URL
     prompt_style: str = (
         "auto"  # chat (the model's chat template) / completion (raw prompt); auto: chat if it has one
     )
@@ -68,7 +74,7 @@ class TrainSettings:
         """Refuse a credit setting that cannot work before anything is loaded."""
         from types import SimpleNamespace
 
-        from egca.train.credit_settings import check_credit_settings
+        from egca.train.credit_settings import check_credit_settings, check_localizer_settings
 
         if not isinstance(self.extra, dict):
             raise ValueError(f"extra must be a mapping of EGCAConfig fields, got {self.extra!r}")
@@ -81,6 +87,7 @@ class TrainSettings:
             loss_type=self.extra.get("loss_type"),
             config=SimpleNamespace(**self.extra),
         )
+        check_localizer_settings(self)
 
 
 def load_settings(
@@ -202,6 +209,12 @@ def training_config(settings: TrainSettings, evaluate: bool) -> Any:
         credit_lam=settings.credit_lam,
         # the loss type the normalizer needs (conserve: grpo, conserve_kl_all: dr_grpo)
         loss_type=normalizer_settings(settings.credit_normalizer)["trl_loss_type"] or "grpo",
+        credit_localizer=settings.credit_localizer,
+        credit_abstain=settings.credit_abstain,
+        credit_max_variants=settings.credit_max_variants,
+        credit_max_seconds=settings.credit_max_seconds,
+        credit_llm_model=settings.credit_llm_model,
+        credit_llm_url=settings.credit_llm_url,
         logging_steps=1,
         save_steps=settings.save_steps,
         save_strategy="steps",

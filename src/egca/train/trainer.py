@@ -40,14 +40,18 @@ import torch
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from egca.credit.abstain import abstain_rate
+from egca.credit.abstain import apply as apply_abstention
 from egca.credit.assign import analyze_group
+from egca.credit.backends import BACKENDS, DEFAULT_BACKEND, make_localizer
 from egca.credit.constraints import ConstraintConfig
-from egca.credit.localize import Localizer
+from egca.credit.counterfactual import RepairBudget
+from egca.credit.llm import LLMConfig
 from egca.credit.operator import TokenAdvantages, token_advantages
 from egca.credit.schemes import SCHEMES
 from egca.credit.types import Mode
 from egca.execution.result import Status
-from egca.train.credit_settings import check_credit_settings, scheme_kwargs
+from egca.train.credit_settings import check_credit_settings, check_localizer_settings, scheme_kwargs
 from egca.train.reward import CodeReward
 
 # rollouts routed but not localized: no span could change their update
@@ -81,10 +85,24 @@ class EGCAConfig(GRPOConfig):
     credit_lam: float | None = field(
         default=None, metadata={"help": "prefix_credit scheme: credit λ·|A| of the prefix (default 0.5)"}
     )
+    credit_localizer: str = field(
+        default=DEFAULT_BACKEND, metadata={"help": f"localizer backend: one of {', '.join(BACKENDS)}"}
+    )
+    credit_abstain: str = field(
+        default="uniform",
+        metadata={"help": "a rollout the localizer abstains on: uniform (GRPO credit) or zero (no credit)"},
+    )
+    credit_max_variants: int = field(default=400, metadata={"help": "repair search: variants per rollout"})
+    credit_max_seconds: float = field(default=2.0, metadata={"help": "repair search: seconds per rollout"})
+    credit_llm_model: str | None = field(
+        default=None, metadata={"help": "llm localizer: model folder or name"}
+    )
+    credit_llm_url: str | None = field(default=None, metadata={"help": "llm localizer: server base URL"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_credit_settings(**credit_fields(self), loss_type=self.loss_type, config=self)
+        check_localizer_settings(self)
 
 
 def credit_fields(config: Any) -> dict[str, Any]:
@@ -134,6 +152,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
         given = kwargs.get("args", args[2] if len(args) > 2 else None)
         if given is not None:  # refuse a bad combination before any model is loaded
             check_credit_settings(**credit_fields(given), loss_type=given.loss_type, config=given)
+            check_localizer_settings(given)
         funcs = kwargs.get("reward_funcs", args[1] if len(args) > 1 else None)
         funcs = funcs if isinstance(funcs, list) else [funcs]
         if not any(isinstance(f, CodeReward) for f in funcs):
@@ -152,8 +171,21 @@ class EGCAGRPOTrainer(GRPOTrainer):
         self._draws_in_step = 0
         self._unmapped_warned = False
         constraints = ConstraintConfig() if getattr(config, "credit_constraints", True) else None
-        self.localizer = Localizer(
-            self.code_reward.sandbox, constraints, max_siblings=getattr(config, "credit_max_siblings", 2)
+        self.credit_abstain = getattr(config, "credit_abstain", "uniform")
+        llm_model, llm_url = (
+            getattr(config, "credit_llm_model", None),
+            getattr(config, "credit_llm_url", None),
+        )
+        self.localizer = make_localizer(
+            getattr(config, "credit_localizer", DEFAULT_BACKEND),
+            self.code_reward.sandbox,
+            constraints,
+            max_siblings=getattr(config, "credit_max_siblings", 2),
+            budget=RepairBudget(
+                max_variants=getattr(config, "credit_max_variants", 400),
+                max_seconds=getattr(config, "credit_max_seconds", 2.0),
+            ),
+            llm=LLMConfig(model=llm_model, url=llm_url) if (llm_model or llm_url) else None,
         )
         # total time spent in _generate_and_score_completions (training_step subtracts it)
         self._generation_s = 0.0
@@ -233,6 +265,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
             for i, a in zip(rows, analyses):
                 credits[i] = a.credit
                 analyses_by_row[i] = a
+        out["advantages"] = apply_abstention(out["advantages"], credits, self.credit_abstain)
         out, ta = self.apply_credit(out, credits)
         self._log_credit(credits, ta, mask)
         if self.rollout_log is not None:
@@ -353,10 +386,22 @@ class EGCAGRPOTrainer(GRPOTrainer):
             (ta.loss_mask & mask.bool()).sum().item(),
             sum(spans),
             len(spans),
+            *abstain_rate(credits),
         ]
-        n, *mode_counts, localized, fallback, idle, unmapped, tokens, in_loss, span_sum, n_spans = (
-            self._global(local)
-        )
+        (
+            n,
+            *mode_counts,
+            localized,
+            fallback,
+            idle,
+            unmapped,
+            tokens,
+            in_loss,
+            span_sum,
+            n_spans,
+            abstains,
+            n_logic,
+        ) = self._global(local)
         metrics = self._metrics[self._phase()]
         for m, count in zip(Mode, mode_counts):  # every mode every step: averages over steps are shares
             metrics[f"egca/mode_{m.value}"].append(count / n if n else 0.0)
@@ -374,6 +419,7 @@ class EGCAGRPOTrainer(GRPOTrainer):
                 RuntimeWarning,
                 stacklevel=2,
             )
+        metrics["egca/abstain_rate"].append(abstains / n_logic if n_logic else 0.0)  # of logic rollouts
         metrics["egca/loss_token_share"].append(in_loss / tokens if tokens else 0.0)
         if n_spans:  # mean share of a rollout's tokens its span covers (logic and syntax spans)
             metrics["egca/span_share"].append(span_sum / n_spans)
