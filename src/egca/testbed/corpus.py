@@ -65,9 +65,11 @@ def candidates(inst: Instance) -> list[tuple[int, str | None, str]]:
     return out
 
 
-def build_corpus(testbed: TestbedConfig, config: CorpusConfig, sandbox: Sandbox) -> Corpus:
-    """Verify every candidate of every training task in ``sandbox`` and draw the mix."""
-    instances = build_instances(testbed, "train")
+def build_corpus(
+    testbed: TestbedConfig, config: CorpusConfig, sandbox: Sandbox, limit: int | None = None
+) -> Corpus:
+    """Verify every candidate of every training task (the first ``limit``) in ``sandbox`` and draw the mix."""
+    instances = build_instances(testbed, "train")[:limit]
     tasks = [to_task(inst, testbed, "train") for inst in instances]
     pending = [(task, s, v, body) for inst, task in zip(instances, tasks) for s, v, body in candidates(inst)]
     jobs = [ExecJob.for_task(task, build_program(task, body).source) for task, _, _, body in pending]

@@ -53,7 +53,7 @@ class Template:
 
 
 def variants(source: str) -> list[str]:
-    """The bug variants a template body offers, in order of appearance."""
+    """The bug variants a template body offers, line by line (on a line: line markers, alternatives, P and F)."""
     found: list[str] = []
     for line in source.splitlines():
         m = _LINE.match(line)
