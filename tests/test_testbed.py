@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
+
 from egca.execution import ExecJob
 from egca.tasks import load_tasks
 from egca.tasks.extract import build_program
@@ -164,3 +166,15 @@ def test_templates_cover_the_bug_kinds():
         "misplaced_statement",
         "wrong_return",
     }
+
+
+def test_dataset_testbed_in_train_settings(tmp_path, monkeypatch):
+    from egca.train.run import run_tasks
+
+    monkeypatch.setenv("EGCA_CACHE_DIR", str(tmp_path))
+    held = run_tasks("testbed", "heldout", None)
+    expected = build_tasks(TestbedConfig(), "heldout")
+    assert [t.task_id for t in held] == [t.task_id for t in expected] and len(held) == 13 * 3
+    assert len(run_tasks("testbed", "train", 5)) == 5
+    with pytest.raises(ValueError, match="train and heldout"):
+        run_tasks("testbed", "validation", None)
