@@ -178,3 +178,19 @@ def test_dataset_testbed_in_train_settings(tmp_path, monkeypatch):
     assert len(run_tasks("testbed", "train", 5)) == 5
     with pytest.raises(ValueError, match="train and heldout"):
         run_tasks("testbed", "validation", None)
+
+
+def test_model_name_testbed_resolves_to_the_prepared_policy(tmp_path, monkeypatch):
+    import egca.testbed.prepare as prepare
+    from egca.models.registry import resolve_model
+
+    calls = []
+
+    def fake(progress: bool = True) -> prepare.Testbed:
+        calls.append(progress)
+        return prepare.Testbed(
+            tmp_path / "t.jsonl", tmp_path / "h.jsonl", tmp_path / "c.jsonl", tmp_path / "policy"
+        )
+
+    monkeypatch.setattr(prepare, "prepare_testbed", fake)
+    assert resolve_model("testbed", progress=False) == tmp_path / "policy" and calls == [False]

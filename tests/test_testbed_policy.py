@@ -80,3 +80,6 @@ def test_pretrain_then_bench_learning_one_grpo_step(tmp_path):
     stamp = (run / "record.json").stat().st_mtime_ns
     assert bench_learning(settings, schemes=("uniform", "egca"), seeds=1)["records"] == records
     assert (run / "record.json").stat().st_mtime_ns == stamp
+    other = bench_settings(None, sets, steps=2, out=str(tmp_path / "bench"))
+    with pytest.raises(ValueError, match="max_steps"):
+        bench_learning(other, schemes=("uniform",), seeds=1)

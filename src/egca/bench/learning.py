@@ -135,6 +135,7 @@ def bench_learning(
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_settings(out / "settings.json", settings)
     t0 = time.perf_counter()
     start_model = str(resolve_model(settings.model))
     held = run_tasks(settings.eval_dataset, settings.eval_split, settings.eval_limit, settings.eval_data_path)
@@ -177,6 +178,22 @@ def bench_learning(
     _write_json(out / "bench.json", result)
     (out / "table.md").write_text("\n".join(table(report)) + "\n", encoding="utf-8")
     return result
+
+
+def _check_same_settings(path: Path, settings: TrainSettings) -> None:
+    """Finished runs are reused only under the settings that made them: a bench folder keeps its
+    settings, and starting it again with other settings is an error (more seeds or schemes are fine)."""
+    current = json.loads(json.dumps(dataclasses.asdict(settings)))
+    if not path.is_file():
+        _write_json(path, current)
+        return
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    if changed:
+        raise ValueError(
+            f"{path.parent} holds runs made with other settings ({', '.join(changed)} differ): "
+            "use another --out, or delete the folder"
+        )
 
 
 def _run(
