@@ -31,7 +31,7 @@ class TestbedConfig:
     __test__ = False  # not a pytest class
 
     seed: int = 0
-    train_per_combo: int = 5  # task instances per training combination
+    train_per_combo: int = 10  # task instances per training combination
     heldout_per_combo: int = 3  # task instances per held-out combination
     n_base: int = 3  # base tests (the first two are the prompt's examples)
     n_plus: int = 12  # extra (EvalPlus-style) inputs

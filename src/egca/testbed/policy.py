@@ -34,7 +34,7 @@ class PolicyConfig:
     num_heads: int = 4
     intermediate_size: int = 384
     max_length: int = 512
-    steps: int = 400
+    steps: int = 600
     batch_size: int = 16
     learning_rate: float = 2e-3
     warmup_steps: int = 25
