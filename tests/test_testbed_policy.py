@@ -63,9 +63,9 @@ def test_pretrain_then_bench_learning_one_grpo_step(tmp_path):
         "workers=2",
     ]
     settings = bench_settings(None, sets, steps=1, out=str(tmp_path / "bench"))
-    result = bench_learning(settings, schemes=("uniform", "egca"), seeds=1)
+    result = bench_learning(settings, schemes=("uniform", "egca", "soft"), seeds=1)
     records = result["records"]
-    assert [(r["scheme"], r["seed"]) for r in records] == [("uniform", 0), ("egca", 0)]
+    assert [(r["scheme"], r["seed"]) for r in records] == [("uniform", 0), ("egca", 0), ("soft", 0)]
     for r in records:
         assert len(r["curve"]) == 1 and 0.0 <= r["curve"][0] <= 1.0
         assert r["before"] == records[0]["before"] and 0.0 <= r["after"] <= 1.0
@@ -75,10 +75,13 @@ def test_pretrain_then_bench_learning_one_grpo_step(tmp_path):
     assert json.loads((tmp_path / "bench" / "bench.json").read_text())["summary"]["schemes"].keys() == {
         "uniform",
         "egca",
+        "soft",
     }
+    soft = json.loads((tmp_path / "bench" / "runs" / "soft-seed0" / "config.json").read_text())
+    assert soft["credit_normalizer"] == "conserve_kl_all"  # the mask route cannot express soft weights
     # resumable: a second start reuses the finished runs
     stamp = (run / "record.json").stat().st_mtime_ns
-    assert bench_learning(settings, schemes=("uniform", "egca"), seeds=1)["records"] == records
+    assert bench_learning(settings, schemes=("uniform", "egca", "soft"), seeds=1)["records"] == records
     assert (run / "record.json").stat().st_mtime_ns == stamp
     other = bench_settings(None, sets, steps=2, out=str(tmp_path / "bench"))
     with pytest.raises(ValueError, match="max_steps"):

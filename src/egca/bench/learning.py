@@ -48,6 +48,11 @@ TESTBED_SETTINGS = (
 
 FULL_SEEDS, QUICK_SEEDS, QUICK_STEPS = 5, 2, 10
 
+PER_TOKEN_SCHEMES = ("soft", "prefix_credit")
+"""Schemes whose token weights are not constant on the loss mask: the mask route (``conserve``)
+cannot express them, so they run on the per-token route (``conserve_kl_all``, TRL ``dr_grpo``),
+which realizes the same operator (``egca.credit.operator``)."""
+
 
 def bench_settings(config: str | None, sets: Sequence[str], steps: int | None, out: str) -> TrainSettings:
     """The shared settings of every run: the testbed's (without ``--config``), then ``--set``."""
@@ -206,14 +211,20 @@ def _run(
         return record
     from egca.execution import Sandbox
 
+    extra = {"save_strategy": "no", **settings.extra}  # a run restarts from scratch if interrupted
+    normalizer = settings.credit_normalizer
+    if scheme in PER_TOKEN_SCHEMES and normalizer == "conserve":
+        normalizer = "conserve_kl_all"
+        extra["loss_type"] = "dr_grpo"
     s = dataclasses.replace(
         settings,
         credit_scheme=scheme,
+        credit_normalizer=normalizer,
         seed=seed,
         output_dir=str(run_dir),
         eval_dataset=None,  # the bench evaluates greedily itself, before and after
         save_final_model=True,
-        extra={"save_strategy": "no", **settings.extra},  # a run restarts from scratch if interrupted
+        extra=extra,
     )
     train(s)
     with Sandbox(workers=settings.workers) as sandbox:
