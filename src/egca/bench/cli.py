@@ -148,6 +148,41 @@ def _analysis(args: argparse.Namespace) -> Report:
     return bench_analysis(tokenizer, limit=args.limit, workers=args.workers)
 
 
+# -------------------------------------------------------------------------------------- learning
+
+
+def _learning_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="2 seeds, 10 steps (a smoke run, not evidence)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per scheme (default 5; --quick 2)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per run")
+    p.add_argument("--schemes", default=None, help="comma-separated credit schemes (default: all 7)")
+    p.add_argument("--out", default=None, help="bench folder (finished runs in it are reused)")
+    p.add_argument("--config", default=None, help="egca train settings (YAML) instead of the testbed's")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a train setting (repeatable)"
+    )
+
+
+def _learning(args: argparse.Namespace) -> Report:
+    from egca.bench.learning import (
+        FULL_SEEDS,
+        QUICK_SEEDS,
+        QUICK_STEPS,
+        SCHEMES,
+        bench_learning,
+        bench_settings,
+    )
+
+    quick = args.quick
+    seeds = args.seeds or (QUICK_SEEDS if quick else FULL_SEEDS)
+    steps = args.steps or (QUICK_STEPS if quick else None)
+    out = args.out or ("egca-out/bench-learning-quick" if quick else "egca-out/bench-learning")
+    schemes = tuple(x.strip() for x in args.schemes.split(",") if x.strip()) if args.schemes else SCHEMES
+    settings = bench_settings(args.config, args.set or [], steps, out)
+    label = "--quick: a smoke run (2 seeds, few steps), not evidence" if quick else ""
+    return bench_learning(settings, schemes=schemes, seeds=seeds, label=label)
+
+
 # ------------------------------------------------------------------------------------------ wiring
 
 BENCHMARKS: dict[
@@ -161,6 +196,11 @@ BENCHMARKS: dict[
     ),
     "overhead": ("EGCA vs GRPO step time, two training runs side by side", _overhead_parser, _overhead),
     "analysis": ("the trainer's analysis on one thread and concurrently", _analysis_parser, _analysis),
+    "learning": (
+        "credit schemes (GRPO, EGCA, ablations) trained side by side over seeds on the testbed",
+        _learning_parser,
+        _learning,
+    ),
 }
 
 

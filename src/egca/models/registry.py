@@ -102,6 +102,9 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
+TESTBED_MODEL = "testbed"
+"""The testbed's policy (``egca.testbed``): pretrained from scratch on first use, cached, not a GGUF."""
+
 DEFAULT_MODEL = next(name for name, spec in MODELS.items() if spec.default)
 
 

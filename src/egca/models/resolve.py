@@ -7,19 +7,23 @@ import re
 from pathlib import Path
 
 from egca.models.prepare import prepare
-from egca.models.registry import MODELS, ModelNotFoundError, model_path
+from egca.models.registry import MODELS, TESTBED_MODEL, ModelNotFoundError, model_path
+from egca.testbed import prepare as testbed
 
 
 def resolve_model(
     name_or_path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> Path:
-    """A registry name -> its prepared folder (prepared on first use); a local folder -> itself;
+    """A registry name -> its prepared folder (prepared on first use); ``testbed`` -> the testbed's
+    policy (pretrained on first use, see ``docs/testbed.md``); a local folder -> itself;
     a Hugging Face hub id (``org/name``) -> its snapshot folder in the Hugging Face cache, downloaded
     from the hub when the user has one (``HF_HUB_OFFLINE=1``: the cache only).
 
     Anything else raises ``ModelNotFoundError`` (a ``ValueError``).
     """
     text = os.fspath(name_or_path)
+    if text == TESTBED_MODEL:
+        return testbed.prepare_testbed(progress=progress).policy
     if text in MODELS:
         found = model_path(text, cache)
         if found is not None:

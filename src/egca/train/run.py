@@ -24,12 +24,18 @@ from typing import Any
 class TrainSettings:
     """What ``egca train`` runs; every field can be set from YAML or ``--set key=value``."""
 
-    model: str = "smollm2-135m-instruct"  # a name from `egca models list`, a local folder or a hub id
-    dataset: str = "mbpp"  # training tasks: a dataset of `egca eval --dataset`
-    split: str = "train"  # split of mbpp / mbpp-sanitized
+    model: str = (
+        "smollm2-135m-instruct"  # a name from `egca models list` (or testbed), a local folder or a hub id
+    )
+    dataset: str = (
+        "mbpp"  # training tasks: a dataset of `egca eval --dataset`, or testbed (split train / heldout)
+    )
+    split: str = "train"  # split of mbpp / mbpp-sanitized / testbed
+    data_path: str | None = None  # the task file of dataset jsonl (or another file for a benchmark)
     limit: int | None = 16  # tasks used for training (None: all)
     eval_dataset: str | None = "mbpp"  # periodic evaluation (None: off)
     eval_split: str = "validation"  # split of the evaluation dataset
+    eval_data_path: str | None = None  # the task file of eval_dataset jsonl
     eval_limit: int | None = 8  # evaluation tasks (None: all)
     eval_generations: int = 2  # samples per eval task; eval/egca/pass_rate estimates pass@1
     eval_steps: int | None = None  # None: evaluate at the start and after the last step
@@ -143,8 +149,10 @@ def train(settings: TrainSettings, resume: bool = False) -> dict[str, Any]:
     if _is_main_process():
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
     model_path = str(resolve_model(settings.model))
-    tasks = _tasks(settings.dataset, settings.split, settings.limit)
-    eval_tasks = _tasks(settings.eval_dataset, settings.eval_split, settings.eval_limit)
+    tasks = run_tasks(settings.dataset, settings.split, settings.limit, settings.data_path)
+    eval_tasks = run_tasks(
+        settings.eval_dataset, settings.eval_split, settings.eval_limit, settings.eval_data_path
+    )
     tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(model_path, local_files_only=True)
     chat = resolve_style(tokenizer, settings.prompt_style) == "chat"
@@ -304,13 +312,21 @@ def summarize(settings: TrainSettings, out: Path, steps: int, seconds: float) ->
     return summary
 
 
-def _tasks(dataset: str | None, split: str, limit: int | None) -> list[Any]:
+def run_tasks(dataset: str | None, split: str, limit: int | None, path: str | None = None) -> list[Any]:
+    """The tasks of a dataset setting (none when ``dataset`` is empty); those without tests are left out."""
     from egca.tasks import load_tasks
 
     if not dataset:
         return []
+    if dataset == "testbed":  # the default testbed's task files (generated and cached on first use)
+        from egca.testbed.prepare import prepare_task_files
+
+        files = prepare_task_files()
+        if split not in files:
+            raise ValueError(f"dataset testbed has the splits {' and '.join(files)}, not {split!r}")
+        dataset, path = "jsonl", str(files[split])
     split_arg = split if dataset in ("mbpp", "mbpp-sanitized") else None
-    tasks = [t for t in load_tasks(dataset, split=split_arg, limit=limit) if t.tests]
+    tasks = [t for t in load_tasks(dataset, split=split_arg, path=path, limit=limit) if t.tests]
     if not tasks:
         raise ValueError(f"no tasks with tests in {dataset} ({split})")
     return tasks
