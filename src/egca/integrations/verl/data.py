@@ -7,8 +7,9 @@ writes ``train.parquet`` (and ``val.parquet`` with ``--val-dataset``). Each row 
 ``data_source`` (``egca/<dataset>``), ``prompt`` (the chat message egca's TRL path uses, which
 verl's ``RLHFDataset`` passes through the chat template), ``ability`` (``code``), ``reward_model``
 (``{"style": "rule", "ground_truth": task_id}``) and ``extra_info`` with ``task_id``, ``index`` and
-``task``: the whole task (tests, reference, prelude) as a line of the egca JSONL format, which the
-``egca`` reward manager and the trainer's group analysis read back with :func:`task_of`.
+``task``: the whole task (tests, reference, prelude, metadata) as JSON (:func:`task_to_json`:
+lossless, values through :func:`egca.values.to_wire`), which the ``egca`` reward manager and the
+trainer's group analysis read back with :func:`task_of`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,76 @@ from pathlib import Path
 from typing import Any
 
 from egca.eval.prompts import user_message
-from egca.tasks.errors import Row
-from egca.tasks.jsonl import task_from_row, task_to_row
 from egca.tasks.registry import DATASETS, load_tasks
-from egca.tasks.task import Task
+from egca.tasks.task import MISSING, Task, TestCase
+from egca.values import from_wire, to_wire
 
-__all__ = ["DATA_SOURCE_PREFIX", "read_parquet", "task_of", "task_rows", "write_parquet"]
+__all__ = [
+    "DATA_SOURCE_PREFIX",
+    "read_parquet",
+    "task_from_json",
+    "task_of",
+    "task_rows",
+    "task_to_json",
+    "write_parquet",
+]
 
 DATA_SOURCE_PREFIX = "egca/"
+
+
+def task_to_json(task: Task) -> str:
+    """``task`` as one JSON string, every field kept (tuples stay tuples, unknown outputs stay MISSING)."""
+    tests = [
+        {
+            "index": t.index,
+            "kind": t.kind,
+            "source": t.source,
+            "args": to_wire(t.args),
+            "expected": None if t.expected is MISSING else to_wire(t.expected),
+            "missing": t.expected is MISSING,
+            "atol": t.atol,
+            "label": t.label,
+        }
+        for t in task.tests
+    ]
+    record = {
+        "task_id": task.task_id,
+        "prompt": task.prompt,
+        "entry_point": task.entry_point,
+        "reference": task.reference,
+        "tests": tests,
+        "test_prelude": task.test_prelude,
+        "setup": task.setup,
+        "metadata": to_wire(dict(task.metadata)),
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def task_from_json(text: str) -> Task:
+    """The task of :func:`task_to_json`'s string."""
+    r = json.loads(text)
+    tests = tuple(
+        TestCase(
+            index=int(t["index"]),
+            kind=t["kind"],
+            source=t["source"],
+            args=tuple(from_wire(t["args"])),
+            expected=MISSING if t["missing"] else from_wire(t["expected"]),
+            atol=float(t["atol"]),
+            label=t["label"],
+        )
+        for t in r["tests"]
+    )
+    return Task(
+        task_id=r["task_id"],
+        prompt=r["prompt"],
+        entry_point=r["entry_point"],
+        reference=r["reference"],
+        tests=tests,
+        test_prelude=r["test_prelude"],
+        setup=r["setup"],
+        metadata=from_wire(r["metadata"]),
+    )
 
 
 def task_rows(tasks: Sequence[Task], source: str = "tasks") -> list[dict[str, Any]]:
@@ -44,7 +107,7 @@ def task_rows(tasks: Sequence[Task], source: str = "tasks") -> list[dict[str, An
                 "extra_info": {
                     "task_id": t.task_id,
                     "index": i,
-                    "task": json.dumps(task_to_row(t), ensure_ascii=False),
+                    "task": task_to_json(t),
                 },
             }
         )
@@ -57,7 +120,10 @@ def task_of(extra_info: Mapping[str, Any] | None, where: str = "verl row") -> Ta
         raise ValueError(
             f"{where}: extra_info has no egca task; build the data with `egca verl prepare-data`"
         )
-    return task_from_row(Row(where, json.loads(extra_info["task"]), line=None))
+    try:
+        return task_from_json(extra_info["task"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{where}: extra_info['task'] is not an egca task ({e})") from e
 
 
 def write_parquet(tasks: Sequence[Task], path: str | Path, source: str = "tasks") -> Path:
