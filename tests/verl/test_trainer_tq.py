@@ -45,10 +45,14 @@ N = 4
 STEP = 3
 
 
+HOOK = "egca.integrations.verl.hook.setup"
+
+
 @pytest.fixture(scope="module")
 def queue():
-    """Ray with 4 logical CPUs (TransferQueue's actors do not start on a 2-core default) and TQ."""
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    """Ray with 4 logical CPUs (TransferQueue's actors do not start on a 2-core default), egca's
+    worker setup hook, and TQ."""
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"worker_process_setup_hook": HOOK})
     tq.init(OmegaConf.create({"backend": {"storage_backend": "SimpleStorage",
                                           "SimpleStorage": {"total_storage_size": 1000, "num_data_storage_units": 1}}}))
     yield
@@ -99,6 +103,19 @@ def agent_loop_batch(tok, reward: EGCARewardManager):
             rows.append(field)
             ids.append(r)
     return keys, rows, ids
+
+
+def test_the_setup_hook_registers_in_ray_workers(queue) -> None:
+    def lookup() -> tuple[str, str, list[str]]:  # pickled by value: the worker imports no test module
+        import sys
+
+        from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+        from verl.trainer.ppo.v1 import get_trainer_cls
+
+        tests = [m for m in sys.modules if m == "tests" or m.startswith("tests.")]
+        return get_trainer_cls("egca_separate_async").__name__, get_reward_manager_cls("egca").__name__, tests
+
+    assert ray.get(ray.remote(lookup).remote()) == ("EGCATrainerSeparateAsync", "EGCARewardManager", [])
 
 
 def padded(nested: torch.Tensor, value: float = 0.0) -> torch.Tensor:
