@@ -37,7 +37,9 @@ def test_round_trip(tmp_path) -> None:
     rows = read_parquet(path)
     assert [r["data_source"] for r in rows] == ["egca/mine"] * 3
     assert [r["reward_model"] for r in rows] == [{"style": "rule", "ground_truth": t.task_id} for t in tasks]
-    assert [r["prompt"] for r in rows] == [[{"role": "user", "content": user_message(t.prompt)}] for t in tasks]
+    assert [r["prompt"] for r in rows] == [
+        [{"role": "user", "content": user_message(t.prompt)}] for t in tasks
+    ]
     assert [r["extra_info"]["index"] for r in rows] == [0, 1, 2]
     back = [task_of(r["extra_info"]) for r in rows]
     assert back == tasks  # every field, tuples in call arguments included
@@ -53,8 +55,24 @@ def test_round_trip(tmp_path) -> None:
 @requires_data
 def test_cli_prepares_benchmark_tasks(tmp_path, capsys) -> None:
     out = tmp_path / "verl"
-    rc = main(["verl", "prepare-data", "--dataset", "mbpp", "--split", "train", "--limit", "12",
-               "--val-dataset", "humaneval", "--val-limit", "5", "--out", str(out)])
+    rc = main(
+        [
+            "verl",
+            "prepare-data",
+            "--dataset",
+            "mbpp",
+            "--split",
+            "train",
+            "--limit",
+            "12",
+            "--val-dataset",
+            "humaneval",
+            "--val-limit",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / "train.parquet"), str(out / "val.parquet")]
@@ -67,7 +85,20 @@ def test_cli_prepares_benchmark_tasks(tmp_path, capsys) -> None:
 
 
 def test_cli_refuses_bad_input(tmp_path, capsys) -> None:
-    assert main(["verl", "prepare-data", "--dataset", "jsonl", "--data-path", str(tmp_path / "no.jsonl"),
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "verl",
+                "prepare-data",
+                "--dataset",
+                "jsonl",
+                "--data-path",
+                str(tmp_path / "no.jsonl"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     assert "no.jsonl" in capsys.readouterr().err
     assert not (tmp_path / "train.parquet").exists()

@@ -12,6 +12,8 @@ from egca.credit.localize import Localizer
 from egca.tasks.task import Task, TestCase
 from egca.train.reward import CodeReward
 
+SKIP_REASON = "verl is not installed here: tests/verl run in the verl environment (make test-verl)"
+
 REF = "def f(xs):\n    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n    return total\n"
 TASK = Task(
     "T/1",

@@ -6,16 +6,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from verl import DataProto
 
 from egca.eval.prompts import user_message
 from egca.integrations.verl.data import task_rows
 from egca.tasks.task import Task
+from verl import DataProto
 
 
 def prompt_ids(tok: Any, task: Task) -> list[int]:
     messages = [{"role": "user", "content": user_message(task.prompt)}]
-    return list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+    return list(
+        tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
+    )
 
 
 def response_ids(tok: Any, text: str) -> list[int]:
@@ -36,5 +38,7 @@ def reward_input(tok: Any, task: Task, ids: list[int], width: int = 96) -> DataP
     row = task_rows([task])[0]
     return DataProto.from_dict(
         tensors={"prompts": prompts, "responses": responses, "attention_mask": attention},
-        non_tensors={k: np.array([row[k]], dtype=object) for k in ("extra_info", "data_source", "reward_model")},
+        non_tensors={
+            k: np.array([row[k]], dtype=object) for k in ("extra_info", "data_source", "reward_model")
+        },
     )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.verl.common import SKIP_REASON
+
+pytest.importorskip("verl.trainer.ppo.v1", reason=SKIP_REASON)
+
 from omegaconf import OmegaConf
 from verl.utils.dataset.rl_dataset import RLHFDataset
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.verl.common import SKIP_REASON
+
+pytest.importorskip("verl.trainer.ppo.v1", reason=SKIP_REASON)
+
 import importlib
 import os
 import subprocess
 from pathlib import Path
 
-import verl
 from hydra import compose, initialize_config_dir
 from verl.trainer.ppo.reward import resolve_reward_manager_cls
 from verl.trainer.ppo.v1 import get_trainer_cls
 
 import egca.integrations.verl.hook  # noqa: F401 (what the setup hook does in each Ray worker)
+import verl
 from egca.integrations.verl.credit import VerlCreditSettings
 from egca.integrations.verl.reward import EGCARewardManager
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.verl.common import SKIP_REASON
+
+pytest.importorskip("verl.trainer.ppo.v1", reason=SKIP_REASON)
+
 import torch
 from omegaconf import OmegaConf
 from verl.trainer.ppo.core_algos import get_policy_loss_fn

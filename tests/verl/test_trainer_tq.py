@@ -9,6 +9,12 @@ advantages of verl's GRPO estimator (checked against GRPO by hand).
 
 from __future__ import annotations
 
+import pytest
+
+from tests.verl.common import SKIP_REASON
+
+pytest.importorskip("verl.trainer.ppo.v1", reason=SKIP_REASON)
+
 import os
 import uuid
 
@@ -16,7 +22,6 @@ import pytest
 import ray
 import torch
 import transfer_queue as tq
-import verl
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
@@ -24,6 +29,7 @@ from verl.trainer.ppo.v1 import get_trainer_cls
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 import egca.integrations.verl.hook  # noqa: F401 (registers the egca trainers)
+import verl
 from egca.credit.operator import token_advantages
 from egca.integrations.verl.credit import step_seed
 from egca.integrations.verl.data import task_rows
@@ -52,9 +58,22 @@ HOOK = "egca.integrations.verl.hook.setup"
 def queue():
     """Ray with 4 logical CPUs (TransferQueue's actors do not start on a 2-core default), egca's
     worker setup hook, and TQ."""
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, runtime_env={"worker_process_setup_hook": HOOK})
-    tq.init(OmegaConf.create({"backend": {"storage_backend": "SimpleStorage",
-                                          "SimpleStorage": {"total_storage_size": 1000, "num_data_storage_units": 1}}}))
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"worker_process_setup_hook": HOOK},
+    )
+    tq.init(
+        OmegaConf.create(
+            {
+                "backend": {
+                    "storage_backend": "SimpleStorage",
+                    "SimpleStorage": {"total_storage_size": 1000, "num_data_storage_units": 1},
+                }
+            }
+        )
+    )
     yield
     tq.close()
     ray.shutdown()
@@ -97,8 +116,13 @@ def agent_loop_batch(tok, reward: EGCARewardManager):
                 extra_fields={"reward_extra_info": scored["reward_extra_info"]},
             )
             field = out.as_dict()
-            field.update(uid=uid, session_id=session, extra_info=prompt["extra_info"],
-                         data_source=prompt["data_source"], reward_model=prompt["reward_model"])
+            field.update(
+                uid=uid,
+                session_id=session,
+                extra_info=prompt["extra_info"],
+                data_source=prompt["data_source"],
+                reward_model=prompt["reward_model"],
+            )
             keys.append(f"{uid}_{session}_0")
             rows.append(field)
             ids.append(r)
@@ -146,7 +170,9 @@ def test_compute_advantage_through_transfer_queue(queue, sandbox, tiny_tokenizer
             trainer.config.egca.scheme_kwargs = dict(kw)
             trainer.config.actor_rollout_ref.actor.loss_agg_mode = agg
         trainer._egca_settings = None
-        tq.kv_batch_put(keys=keys, partition_id="train", fields=td.select("response_mask"))  # undo a mask route
+        tq.kv_batch_put(
+            keys=keys, partition_id="train", fields=td.select("response_mask")
+        )  # undo a mask route
         metrics: dict = {}
         trainer._compute_advantage(batch, metrics)
         got = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["advantages", "response_mask"])
@@ -154,7 +180,11 @@ def test_compute_advantage_through_transfer_queue(queue, sandbox, tiny_tokenizer
 
     # plain GRPO (the uniform baseline): verl's estimator, checked against GRPO by hand
     base, base_mask, metrics = run("uniform", "conserve_kl_all", "seq-mean-token-sum")
-    rewards = [reward.score(task, ids[g * N + i])["reward_score"] for g, (task, _) in enumerate(GROUPS) for i in range(N)]
+    rewards = [
+        reward.score(task, ids[g * N + i])["reward_score"]
+        for g, (task, _) in enumerate(GROUPS)
+        for i in range(N)
+    ]
     assert rewards == [1.0, 0.0, 0.5, 0.0] * 2 + [0.0, 0.5, 0.0, 0.5]
     A = base[:, 0]
     assert torch.allclose(A, grpo_advantages(rewards, N), atol=1e-6)

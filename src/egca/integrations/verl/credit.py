@@ -126,6 +126,10 @@ def _unspan(v: Any) -> TokenSpan | None:
     return None if v is None else TokenSpan(int(v[0]), int(v[1]))
 
 
+def _spans(values: Any) -> tuple[TokenSpan, ...]:
+    return tuple(TokenSpan(int(v[0]), int(v[1])) for v in values)
+
+
 def encode_credit(credit: RolloutCredit, **extra: Any) -> str:
     """``credit`` (and JSON-able ``extra`` fields such as the task id) as one JSON string."""
     record = {
@@ -155,8 +159,8 @@ def decode_credit(text: str) -> tuple[RolloutCredit, dict[str, Any]]:
             status=str(record.pop("status")),
             late_span=_unspan(record.pop("late_span")),
             error_span=_unspan(record.pop("error_span")),
-            statement_spans=tuple(s for s in map(_unspan, record.pop("statement_spans")) if s is not None),
-            executed_spans=None if executed is None else tuple(_unspan(s) for s in executed if s is not None),
+            statement_spans=_spans(record.pop("statement_spans")),
+            executed_spans=None if executed is None else _spans(executed),
             notes={str(k): str(v) for k, v in record.pop("notes").items()},
         )
     except (TypeError, ValueError, KeyError, IndexError) as e:
@@ -219,9 +223,12 @@ def verl_advantages(
         completion_mask = response_mask
     else:
         if len(lengths) != response_mask.shape[0] or max(lengths, default=0) > response_mask.shape[1]:
-            raise ValueError(f"lengths {list(lengths)[:5]}... do not fit a mask of {tuple(response_mask.shape)}")
+            raise ValueError(
+                f"lengths {list(lengths)[:5]}... do not fit a mask of {tuple(response_mask.shape)}"
+            )
         positions = torch.arange(response_mask.shape[1])[None, :]
         completion_mask = (positions < torch.tensor(list(lengths))[:, None]).to(response_mask.dtype)
+    scheme_kwargs: dict[str, Any] = dict(settings.scheme_kwargs)
     ta = token_advantages(
         seq,
         completion_mask,
@@ -229,7 +236,7 @@ def verl_advantages(
         scheme=settings.scheme,
         normalizer=settings.normalizer,
         seed=step_seed(settings.seed, step),
-        **dict(settings.scheme_kwargs),
+        **scheme_kwargs,
     )
     if normalizer_settings(settings.normalizer)["route"] == "per_token":
         return VerlAdvantages(ta.per_token.to(advantages.dtype), response_mask.clone(), ta)

@@ -178,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m egca.integrations.verl.data", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m egca.integrations.verl.data", description=__doc__.split("\n")[0]
+    )
     add_arguments(p)
     try:
         return run(p.parse_args(argv))

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
@@ -31,6 +30,7 @@ from egca.integrations.verl.credit import CREDIT_KEY, VerlCreditSettings, encode
 from egca.integrations.verl.data import task_of
 from egca.tasks.task import Task
 from egca.train.reward import CodeReward
+from verl import DataProto
 
 __all__ = ["EGCARewardManager"]
 
