@@ -7,7 +7,7 @@
 # Environment (defaults in brackets): DATA [data/egca], MODEL, SCHEME [egca; uniform = plain GRPO],
 # NORMALIZER [conserve_kl_all], MODE [egca_sync; egca_colocate_async, egca_separate_async],
 # NNODES [1], GPUS [8 per node], N [8 rollouts per prompt], BATCH [64 prompts], STEPS [unset],
-# PY [python3]. Extra arguments are more Hydra overrides (they win). --print prints the overrides,
+# SANDBOX_WORKERS [4], PY [python3]. Extra arguments are more Hydra overrides (they win). --print prints the overrides,
 # one per line, and exits (tests/verl/test_launch.py composes them with verl's config).
 set -euo pipefail
 DATA=${DATA:-data/egca}
@@ -32,6 +32,7 @@ OVERRIDES=(
   +egca.normalizer="$NORMALIZER"
   +egca.references=curated+siblings
   +egca.reward=binary
+  +egca.workers="${SANDBOX_WORKERS:-4}"  # sandbox processes per reward-loop worker (reward.num_workers: 8)
   # --- data: the parquet files of `egca verl prepare-data`
   data.train_files="$DATA/train.parquet"
   data.val_files="$DATA/val.parquet"

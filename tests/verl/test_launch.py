@@ -15,6 +15,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from verl.trainer.ppo.reward import resolve_reward_manager_cls
+from verl.trainer.ppo.utils import need_critic, need_reference_policy
+from verl.utils.config import validate_config
 from verl.trainer.ppo.v1 import get_trainer_cls
 
 import egca.integrations.verl.hook  # noqa: F401 (what the setup hook does in each Ray worker)
@@ -54,9 +56,11 @@ def test_the_launch_overrides_select_egca() -> None:
     assert (cfg.data.train_files, cfg.actor_rollout_ref.model.path) == ("/d/train.parquet", "/m")
     assert (cfg.trainer.nnodes, cfg.trainer.n_gpus_per_node, cfg.trainer.total_training_steps) == (2, 4, 3)
     assert cfg.actor_rollout_ref.rollout.name == "vllm"
+    # what verl's main() checks before it starts Ray
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     assert resolve_reward_manager_cls(cfg) is EGCARewardManager
     trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(cfg)
-    assert trainer.egca_settings == VerlCreditSettings(scheme="egca", normalizer="conserve_kl_all")
+    assert trainer.egca_settings == VerlCreditSettings(scheme="egca", normalizer="conserve_kl_all", workers=4)
 
 
 def test_normalizer_and_mode_choices() -> None:
