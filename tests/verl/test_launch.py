@@ -16,8 +16,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from verl.trainer.ppo.reward import resolve_reward_manager_cls
 from verl.trainer.ppo.utils import need_critic, need_reference_policy
-from verl.utils.config import validate_config
 from verl.trainer.ppo.v1 import get_trainer_cls
+from verl.utils.config import validate_config
 
 import egca.integrations.verl.hook  # noqa: F401 (what the setup hook does in each Ray worker)
 import verl

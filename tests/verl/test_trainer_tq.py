@@ -25,6 +25,7 @@ import transfer_queue as tq
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
+from verl.trainer.ppo.padding_utils import upsample_batch_to_divisible_size
 from verl.trainer.ppo.v1 import get_trainer_cls
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
@@ -163,7 +164,9 @@ def test_compute_advantage_through_transfer_queue(queue, sandbox, tiny_tokenizer
     trainer.tokenizer = tok
     trainer.global_steps = STEP
 
-    def run(scheme: str, normalizer: str, agg: str, **kw: float) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def run(
+        scheme: str, normalizer: str, agg: str, meta=batch, **kw: float
+    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         with open_dict(trainer.config):
             trainer.config.egca.scheme = scheme
             trainer.config.egca.normalizer = normalizer
@@ -174,8 +177,10 @@ def test_compute_advantage_through_transfer_queue(queue, sandbox, tiny_tokenizer
             keys=keys, partition_id="train", fields=td.select("response_mask")
         )  # undo a mask route
         metrics: dict = {}
-        trainer._compute_advantage(batch, metrics)
-        got = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["advantages", "response_mask"])
+        trainer._compute_advantage(meta, metrics)
+        got = tq.kv_batch_get(
+            keys=meta.keys, partition_id="train", select_fields=["advantages", "response_mask"]
+        )
         return padded(got["advantages"]), padded(got["response_mask"]), metrics
 
     # plain GRPO (the uniform baseline): verl's estimator, checked against GRPO by hand
@@ -221,6 +226,17 @@ def test_compute_advantage_through_transfer_queue(queue, sandbox, tiny_tokenizer
 
     adv, m, _ = run("random_span", "engine", "token-mean")
     assert torch.equal(m.bool(), expected("random_span", "engine").loss_mask)
+
+    # verl's synthetic padding rows (``_balance_batch``: a multiple of the data-parallel size) copy the
+    # first row's fields, credit record included: they stay out of the loss and of the metrics
+    padded_batch = upsample_batch_to_divisible_size(batch, 16, tok.eos_token_id)
+    assert len(padded_batch) == 16 and padded_batch.tags[-1]["is_padding"]
+    adv, m, metrics = run("egca", "conserve_kl_all", "seq-mean-token-sum", meta=padded_batch)
+    assert torch.equal(adv[:12], expected("egca", "conserve_kl_all").per_token)
+    assert not adv[12:].any() and not m[12:].any()
+    assert metrics["egca/mode_logic"] == pytest.approx(7 / 12) and metrics["egca/regrouped"] == pytest.approx(
+        8 / 12
+    )
 
     with pytest.raises(ValueError, match="conserve_kl_all"):
         run("soft", "conserve", "seq-mean-token-mean", alpha=0.25)

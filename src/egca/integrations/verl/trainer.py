@@ -91,8 +91,15 @@ class EGCAAdvantage(PPOTrainer):
         mask = nested_mask.to_padded_tensor(0)
         lengths = nested_mask.offsets().diff().tolist()
         ids = [[int(t) for t in row.tolist()] for row in data["responses"].unbind()]
-        credits = [_credit(ef) for ef in data["extra_fields"]]
-        regrouped = self._group_analysis(list(data["uid"]), list(data["extra_info"]), ids, credits)
+        # verl's synthetic padding rows (``_balance_batch``) copy a real row's fields; their response
+        # is masked out: a neutral credit, no analysis, not counted in the metrics
+        tags = list(getattr(batch, "tags", None) or [{}] * len(batch.keys))
+        real = [not (isinstance(t, dict) and t.get("is_padding")) for t in tags]
+        credits = [
+            _credit(ef) if r else RolloutCredit(Mode.CORRECT) for ef, r in zip(data["extra_fields"], real)
+        ]
+        uids = [str(u) if r else "" for u, r in zip(data["uid"], real)]
+        regrouped = self._group_analysis(uids, list(data["extra_info"]), ids, credits)
         out = verl_advantages(
             data["advantages"].to_padded_tensor(0.0),
             mask,
@@ -110,13 +117,14 @@ class EGCAAdvantage(PPOTrainer):
             partition_id=batch.partition_id,
             fields=TensorDict(fields, batch_size=len(batch.keys)),
         )
-        metrics.update(_credit_metrics(credits, out, mask, regrouped))
+        rows = [i for i, r in enumerate(real) if r]
+        metrics.update(_credit_metrics([credits[i] for i in rows], out, mask, regrouped, rows))
         metrics["timing_s/egca_analysis"] = time.perf_counter() - t0
         return batch
 
     def _group_analysis(
         self,
-        uids: Sequence[str],
+        uids: Sequence[str],  # "" for a padding row
         extra_infos: Sequence[Any],
         ids: Sequence[list[int]],
         credits: list[RolloutCredit],
@@ -130,7 +138,8 @@ class EGCAAdvantage(PPOTrainer):
             return 0
         groups: dict[str, list[int]] = {}
         for i, uid in enumerate(uids):
-            groups.setdefault(str(uid), []).append(i)
+            if uid:  # "" marks a padding row
+                groups.setdefault(uid, []).append(i)
         redo = [
             rows
             for rows in groups.values()
@@ -180,14 +189,15 @@ def _credit(extra_fields: Any) -> RolloutCredit:
 
 
 def _credit_metrics(
-    credits: Sequence[RolloutCredit], out: VerlAdvantages, mask: torch.Tensor, regrouped: int
+    credits: Sequence[RolloutCredit], out: VerlAdvantages, mask: torch.Tensor, regrouped: int, rows: list[int]
 ) -> dict[str, float]:
+    """Shares over the batch's real rows ``rows`` (``credits`` are theirs)."""
     n = len(credits)
     modes = Counter(c.mode for c in credits)
-    statuses = out.token.statuses
-    valid = mask.to(torch.bool)
+    statuses = [out.token.statuses[i] for i in rows]
+    valid = mask[rows].to(torch.bool)
     tokens = int(valid.sum())
-    in_loss = int((out.token.loss_mask & valid).sum())
+    in_loss = int((out.token.loss_mask[rows] & valid).sum())
     metrics = {f"egca/mode_{m.value}": modes.get(m, 0) / n if n else 0.0 for m in Mode}
     metrics["egca/localized"] = sum(s == "localized" for s in statuses) / n if n else 0.0
     metrics["egca/fallback"] = sum(s.startswith("fallback") for s in statuses) / n if n else 0.0
