@@ -68,6 +68,9 @@ def test_normalizer_and_mode_choices() -> None:
     assert cfg.actor_rollout_ref.actor.loss_agg_mode == "seq-mean-token-mean"
     assert get_trainer_cls(cfg.trainer.v1.trainer_mode).__name__ == "EGCATrainerSeparateAsync"
     VerlCreditSettings.from_config(cfg).check_loss_agg_mode(cfg.actor_rollout_ref.actor.loss_agg_mode)
+    cfg = composed(overrides("egca.normalizer=conserve"))  # the aggregation stays seq-mean-token-sum
+    with pytest.raises(ValueError, match="loss_agg_mode=seq-mean-token-mean"):
+        get_trainer_cls("egca_sync")(cfg)  # refused when the trainer is built, before any worker
     # the GRPO baseline of the same launch, and a later override that wins
     cfg = composed(overrides("+egca.seed=4", SCHEME="uniform"))
     assert (cfg.egca.scheme, cfg.egca.seed) == ("uniform", 4)

@@ -67,7 +67,8 @@ class EGCARewardManager(RewardManagerBase):
 
     def score(self, task: Task, ids: Sequence[int]) -> dict[str, Any]:
         """Reward and credit record of one response (its token ids, special tokens included)."""
-        text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        tokenizer: Any = self.tokenizer  # verl annotates it as AutoTokenizer
+        text = tokenizer.decode(list(ids), skip_special_tokens=True)
         scored = self.code_reward.score([task], [text])[0]
         record = ""
         if self.settings.scheme != "uniform":  # the GRPO baseline: identical execution, no analysis
@@ -76,7 +77,7 @@ class EGCARewardManager(RewardManagerBase):
                 task,
                 [text],
                 [list(ids)],
-                self.tokenizer,
+                tokenizer,
                 [scored.result],
                 threads=1,
                 references=self.settings.references,

@@ -62,6 +62,10 @@ class EGCAAdvantage(PPOTrainer):
     _egca_reward: CodeReward | None = None
     _egca_localizer: Localizer | None = None
 
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        _ = self.egca_settings  # a bad egca setting fails here, before any worker starts
+
     @property
     def egca_settings(self) -> VerlCreditSettings:
         """The config's ``egca`` section, checked against the actor's ``loss_agg_mode`` and estimator."""
