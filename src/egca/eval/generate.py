@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,7 @@ def _generate_transformers(
     outs: list[list[str]] = [[] for _ in prompts]
     set_seed(seed)
     bar = tqdm(total=len(rows), desc="generating", unit="sample", disable=not show)
+    plain = PlainProgress(len(rows)) if progress and not show else None
     with torch.inference_mode(), bar:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
@@ -179,7 +181,38 @@ def _generate_transformers(
             for (i, _), text in zip(batch, texts, strict=True):
                 outs[i].append(text)
             bar.update(len(batch))
+            if plain is not None:
+                plain.update(start + len(batch))
     return outs
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for logs of background runs (stderr not a terminal).
+
+    ``update(done)`` prints ``generating: done/total samples, elapsed, rate`` at most every
+    ``every_s`` seconds, and always when ``done`` reaches ``total``; it returns True when it printed.
+    """
+
+    def __init__(self, total: int, every_s: float = 60.0, file: Any = None) -> None:
+        self.total = total
+        self.every_s = every_s
+        self.file = file
+        self.t0 = time.perf_counter()
+        self._last = self.t0
+
+    def update(self, done: int) -> bool:
+        now = time.perf_counter()
+        if done < self.total and now - self._last < self.every_s:
+            return False
+        self._last = now
+        elapsed = now - self.t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        print(
+            f"generating: {done}/{self.total} samples, {elapsed:.0f} s, {rate:.2f} samples/s",
+            file=self.file or sys.stderr,
+            flush=True,
+        )
+        return True
 
 
 def _generate_vllm(
