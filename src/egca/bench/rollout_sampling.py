@@ -77,12 +77,15 @@ def sample_rollouts(
     seed: int = 0,
     pool_seed: int = 0,
     deadline_s: float | None = None,
+    stop_after_code: bool = True,
     log: Any = sys.stderr,
 ) -> int:
     """Sample ``n`` completions for each of the first ``n_tasks`` pool tasks; append rows to ``out``.
 
-    One ``generate`` batch holds a chunk's ``tasks_per_chunk * n`` sequences. Stops after the chunk
-    that crosses ``deadline_s`` seconds. Returns the number of rows written by this call.
+    One ``generate`` batch holds a chunk's ``tasks_per_chunk * n`` sequences. ``stop_after_code``:
+    a sequence ends once it has closed a code block holding a ``def`` (the prose after the code is
+    not sampled; see :func:`egca.eval.generate.generate_completions`). Stops after the chunk that
+    crosses ``deadline_s`` seconds. Returns the number of rows written by this call.
     """
     from transformers import AutoTokenizer
 
@@ -110,10 +113,23 @@ def sample_rollouts(
             seed=seed + chunk,
             backend="transformers",
             progress=False,
+            stop_after_code=stop_after_code,
         )
         gen_s = time.perf_counter() - t0
         rows = [
-            _row(model, p, chunk, j, c, temperature, top_p, max_new_tokens, seed + chunk, len(part) * n)
+            _row(
+                model,
+                p,
+                chunk,
+                j,
+                c,
+                temperature,
+                top_p,
+                max_new_tokens,
+                seed + chunk,
+                len(part) * n,
+                stop_after_code,
+            )
             for p, cs in zip(part, outs, strict=True)
             for j, c in enumerate(cs)
         ]
@@ -142,6 +158,7 @@ def _row(
     max_new_tokens: int,
     seed: int,
     batch_size: int,
+    stop_after_code: bool,
 ) -> dict[str, Any]:
     return {
         "source": model,
@@ -157,6 +174,7 @@ def _row(
             "seed": seed,
             "batch_size": batch_size,
             "prompt_style": "chat",
+            "stop_after_code": stop_after_code,
         },
         "completion": completion,
     }

@@ -122,9 +122,10 @@ def case_id(row: dict[str, Any]) -> str:
 def find_candidates(index: TaskIndex, rollouts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The failing-but-running candidates among sampled rollouts (see the module docstring).
 
-    Each result row is the rollout with ``id``, ``candidate`` (the program), ``status`` and
-    ``failure`` (the first failing test, base or plus) added; ``stats`` counts go in the first row
-    of nothing: use :func:`candidate_stats` on the verdicts for totals.
+    Returns every rollout, with ``id``, ``candidate`` (the program), ``status`` (of its first
+    non-passing test run, or ``"passed"``), ``fails_on`` (``"base"``, ``"plus"`` or None),
+    ``failure`` (that run's first failing test) and ``duplicate`` (an earlier rollout of the task
+    has the same program) added. Candidates are the rows with status ``"failed"``, not duplicates.
     """
     items = []
     for r in rollouts:

@@ -143,20 +143,27 @@ def _indent(line: str) -> int:
 def fix_lines(candidate: str, fixed: str | None) -> list[int]:
     """The 1-based candidate lines a fix changes or deletes.
 
-    A pure insertion names the candidate line right after the insertion point (the next non-blank
+    An insertion names the candidate line right after the insertion point (the next non-blank
     line), or, when the insertion ends a block (nothing follows, or what follows is indented less
-    than the inserted text), the non-blank line before it.
+    than the inserted text), the non-blank line before it. A moved statement (inserted lines that
+    the fix deletes elsewhere) names only its line in the candidate.
     """
     if fixed is None:
         return []
     old, new = candidate.splitlines(), fixed.splitlines()
     out: set[int] = set()
     sm = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+    opcodes = sm.get_opcodes()
+    deleted = {
+        ln.strip() for tag, i1, i2, _, _ in opcodes if tag == "delete" for ln in old[i1:i2] if ln.strip()
+    }
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag in ("replace", "delete"):
             out.update(range(i1 + 1, i2 + 1))
         elif tag == "insert":
             inserted = [ln for ln in new[j1:j2] if ln.strip()]
+            if inserted and all(ln.strip() in deleted for ln in inserted):
+                continue  # the destination of a moved statement
             depth = min((_indent(ln) for ln in inserted), default=0)
             after = next((k for k in range(i1, len(old)) if old[k].strip()), None)
             before = next((k for k in range(i1 - 1, -1, -1) if old[k].strip()), None)
