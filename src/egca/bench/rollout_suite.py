@@ -241,7 +241,7 @@ def verify(index: TaskIndex, cases: Sequence[SuiteCase]) -> list[str]:
     """
     items = [(c.dataset, c.task_id, c.candidate) for c in cases]
     fixed_items = [(c.dataset, c.task_id, c.fixed) for c in cases if c.fixed is not None]
-    verdicts = run_programs(index, items + fixed_items)  # type: ignore[arg-type]
+    verdicts = run_programs(index, items + fixed_items)
     cand_v, fixed_v = verdicts[: len(items)], iter(verdicts[len(items) :])
     problems = []
     for c, v in zip(cases, cand_v):
