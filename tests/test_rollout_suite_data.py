@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -45,9 +46,14 @@ def test_candidate_is_the_program_egca_runs_for_the_completion() -> None:
 
 @pytest.mark.slow
 @requires_data
-def test_rollout_suite_verifies_in_the_sandbox() -> None:
+def test_a_sample_of_the_rollout_suite_verifies_in_the_sandbox() -> None:
+    # every case was verified when the suite was built; a seeded sample keeps CI short
+    # (all of them: python -m egca.bench.suite_tools verify)
     from egca.bench.rollout_suite import TaskIndex, verify
     from egca.execution import Sandbox
 
+    cases = load_suite(ROLLOUT_SUITE)
+    sample = random.Random(8).sample(cases, min(10, len(cases)))
+    assert any(c.fixed is not None for c in sample)
     with Sandbox(workers=2) as sb:
-        assert verify(TaskIndex(sb), load_suite(ROLLOUT_SUITE)) == []
+        assert verify(TaskIndex(sb), sample) == []
