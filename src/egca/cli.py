@@ -126,7 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tasks, samples, sandbox, ks, dataset=args.dataset, split=args.split, progress=not args.json
         )
     out_dir = Path(args.out) if args.out else Path("egca-out") / f"eval-{args.dataset}-{source}"
-    results_path, summary_path = write_results(out_dir, rows, summary, ks)
+    generated = samples if not (args.samples or args.references) else None
+    results_path, summary_path = write_results(out_dir, rows, summary, ks, samples=generated)
     if args.json:
         print(json.dumps({**summary.to_dict(), "results": str(results_path), "summary": str(summary_path)}))
     else:

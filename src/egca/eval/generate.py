@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -40,6 +42,7 @@ def generate_completions(
     seed: int,
     backend: str = "auto",
     progress: bool = True,
+    stop_after_code: bool = False,
 ) -> list[list[str]]:
     """``n`` completions for each prompt (``result[i][j]``: sample ``j`` of prompt ``i``).
 
@@ -53,6 +56,11 @@ def generate_completions(
     when they already start with the BOS token (chat templates), with them otherwise.
 
     ``batch_size`` is the number of sequences per ``generate`` call (transformers backend).
+
+    ``stop_after_code`` (transformers backend): a sequence also stops once its text holds a closed
+    Markdown code block with a ``def`` in it (:func:`closes_code_block`), so the prose a chat model
+    writes after its code is not generated. The tokens up to that point are sampled exactly as
+    without it; only the tail is cut.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1 (n={n})")
@@ -78,7 +86,9 @@ def generate_completions(
     if backend == "vllm":
         outs = _generate_vllm(*args, progress=progress)
     else:
-        outs = _generate_transformers(*args, batch_size=batch_size, progress=progress)
+        outs = _generate_transformers(
+            *args, batch_size=batch_size, progress=progress, stop_after_code=stop_after_code
+        )
     return [o * n if n_gen == 1 else o for o in outs]
 
 
@@ -101,6 +111,7 @@ def _generate_transformers(
     *,
     batch_size: int,
     progress: bool,
+    stop_after_code: bool = False,
 ) -> list[list[str]]:
     import torch
     from tqdm.auto import tqdm
@@ -147,6 +158,7 @@ def _generate_transformers(
     outs: list[list[str]] = [[] for _ in prompts]
     set_seed(seed)
     bar = tqdm(total=len(rows), desc="generating", unit="sample", disable=not show)
+    plain = PlainProgress(len(rows)) if progress and not show else None
     with torch.inference_mode(), bar:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
@@ -157,13 +169,68 @@ def _generate_transformers(
                 input_ids=torch.tensor(input_ids, device=device),
                 attention_mask=torch.tensor(mask, device=device),
                 max_new_tokens=max_new_tokens,
+                stopping_criteria=[_CodeBlockStop(tokenizer, width)] if stop_after_code else None,
                 **sampling,
             )
             texts = tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
             for (i, _), text in zip(batch, texts, strict=True):
                 outs[i].append(text)
             bar.update(len(batch))
+            if plain is not None:
+                plain.update(start + len(batch))
     return outs
+
+
+_CLOSED_BLOCK = re.compile(r"^[ \t]*```[^\n`]*\n(?P<body>.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
+
+
+def closes_code_block(text: str) -> bool:
+    """True when ``text`` holds a closed Markdown code block (fenced with three backticks) whose
+    body defines a function."""
+    return any("def " in m.group("body") for m in _CLOSED_BLOCK.finditer(text))
+
+
+class _CodeBlockStop:
+    """A per-sequence stopping criterion: the new text (from column ``start``) closes a code block."""
+
+    def __init__(self, tokenizer: Any, start: int) -> None:
+        self.tokenizer = tokenizer
+        self.start = start
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+        return torch.tensor([closes_code_block(t) for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for logs of background runs (stderr not a terminal).
+
+    ``update(done)`` prints ``generating: done/total samples, elapsed, rate`` at most every
+    ``every_s`` seconds, and always when ``done`` reaches ``total``; it returns True when it printed.
+    """
+
+    def __init__(self, total: int, every_s: float = 60.0, file: Any = None) -> None:
+        self.total = total
+        self.every_s = every_s
+        self.file = file
+        self.t0 = time.perf_counter()
+        self._last = self.t0
+
+    def update(self, done: int) -> bool:
+        now = time.perf_counter()
+        if done < self.total and now - self._last < self.every_s:
+            return False
+        self._last = now
+        elapsed = now - self.t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        print(
+            f"generating: {done}/{self.total} samples, {elapsed:.0f} s, {rate:.2f} samples/s",
+            file=self.file or sys.stderr,
+            flush=True,
+        )
+        return True
 
 
 def _generate_vllm(
