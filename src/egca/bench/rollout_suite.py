@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from egca.bench.suite_format import PLUS_DATASET, SuiteCase, fix_diff, fix_lines, validate_case
+from egca.bench.suite import PLUS_DATASET
+from egca.bench.suite_format import SuiteCase, fix_diff, fix_lines, validate_case
 from egca.execution.job import ExecJob
 from egca.execution.references import prepare_tasks
 from egca.execution.result import ExecResult

@@ -17,29 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-LABELS: tuple[str, ...] = ("single", "multi", "algorithm")
-BUG_KINDS: tuple[str, ...] = (
-    "off_by_one",
-    "wrong_comparison",
-    "wrong_initial_value",
-    "wrong_variable",
-    "missing_edge_case",
-    "misplaced_statement",
-    "wrong_return",
-    "wrong_string_method",
-    "wrong_operator",
-    "swapped_arguments",
-    "missing_sort",
-    "misread_spec",
-    "wrong_constant",
-    "missing_statement",
-    "other",
-    "multi",
-    "algorithm",
-)
-DATASETS: tuple[str, ...] = ("humaneval", "mbpp")
-PLUS_DATASET = {"humaneval": "humaneval-plus", "mbpp": "mbpp-plus"}
-"""The EvalPlus dataset holding the plus tests of a suite dataset's tasks."""
+# the vocabularies are the harness's (egca.bench.suite), so a row one accepts the other reads
+from egca.bench.suite import BUG_KINDS, DATASETS, LABELS
 
 NO_EOL = "\\ No newline at end of file\n"
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
