@@ -10,23 +10,9 @@ from egca.credit.operator import token_advantages
 from egca.credit.types import Mode
 from egca.execution import ExecJob
 from egca.tasks.extract import build_program
-from egca.tasks.task import Task, TestCase
+from egca.tasks.task import Task
+from tests.scripted import REF, TASK, fenced
 from tests.tiny import train_tokenizer
-
-REF = "def f(xs):\n    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n    return total\n"
-TASK = Task(
-    "T/1",
-    "Sum the positive numbers.",
-    "f",
-    REF,
-    tuple(
-        TestCase(i, source=s) for i, s in enumerate(["assert f([1, 2]) == 3", "assert f([0, -1, 4]) == 4"])
-    ),
-)
-
-
-def fenced(code: str) -> str:
-    return f"Here is the function:\n```python\n{code}```\nIt sums the positive values."
 
 
 def test_group_to_token_advantages(sandbox, tmp_path):

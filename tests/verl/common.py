@@ -9,26 +9,13 @@ import torch
 
 from egca.credit.assign import analyze_group
 from egca.credit.localize import Localizer
-from egca.tasks.task import Task, TestCase
+from egca.tasks.task import Task
 from egca.train.reward import CodeReward
+from tests.scripted import REF, TASK, fenced
 
 SKIP_REASON = "verl is not installed here: tests/verl run in the verl environment (make test-verl)"
 
-REF = "def f(xs):\n    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n    return total\n"
-TASK = Task(
-    "T/1",
-    "Sum the positive numbers.",
-    "f",
-    REF,
-    tuple(
-        TestCase(i, source=s) for i, s in enumerate(["assert f([1, 2]) == 3", "assert f([0, -1, 4]) == 4"])
-    ),
-)
 NO_REF = replace(TASK, task_id="T/2", reference="")  # reference-free: only a passing sibling can localize
-
-
-def fenced(code: str) -> str:
-    return f"Here is the function:\n```python\n{code}```\nIt sums the positive values."
 
 
 COMPLETIONS = [
